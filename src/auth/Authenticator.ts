@@ -1,0 +1,114 @@
+import type { Database } from '../db/Database.js';
+import { UsersRepo } from '../db/repos/users.js';
+import { RecipientsRepo } from '../db/repos/recipients.js';
+import { EventsRepo } from '../db/repos/events.js';
+import type { RecipientRow, UserRow } from '../db/repos/rows.js';
+import { GatewayError } from '../shared/errors.js';
+import { hashToken } from '../shared/ids.js';
+import type { DomainBus } from '../cache/events.js';
+import { CredentialCache } from './credentialCache.js';
+import { Lockout } from './lockout.js';
+import { MAX_SECRET_BYTES, PasswordHasher } from './passwords.js';
+import type { Principal, RequestContext } from './principal.js';
+
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: 'invalid' | 'locked' };
+
+/**
+ * The single authenticator for every protocol: password (Basic, SFTP, admin form), API token and
+ * SSH public key. Account state (disabled, revoked, expired) is read fresh on every call, so the
+ * credential cache only ever saves the hash, never a decision that may have changed since.
+ */
+export class Authenticator {
+  private readonly users: UsersRepo;
+  private readonly recipients: RecipientsRepo;
+  private readonly events: EventsRepo;
+
+  constructor(
+    private readonly db: Database,
+    readonly hasher: PasswordHasher,
+    readonly cache: CredentialCache,
+    readonly lockout: Lockout,
+    private readonly bus: DomainBus,
+  ) {
+    this.users = new UsersRepo(db);
+    this.recipients = new RecipientsRepo(db);
+    this.events = new EventsRepo(db);
+  }
+
+  private async fail(ctx: RequestContext, username: string | undefined, weight: number): Promise<AuthResult> {
+    await this.lockout.recordFailure(ctx.ip, username, weight);
+    this.bus.emit({ type: 'auth.failed', at: Date.now(), username: username ?? null, protocol: ctx.protocol, ip: ctx.ip });
+    return { ok: false, reason: 'invalid' };
+  }
+
+  async password(username: string, secret: string, ctx: RequestContext): Promise<AuthResult> {
+    if (await this.lockout.isBanned(ctx.ip, username)) return { ok: false, reason: 'locked' };
+    if (Buffer.byteLength(secret) > MAX_SECRET_BYTES || username.length > 256 || username.length === 0) {
+      return this.fail(ctx, username.slice(0, 256) || undefined, 1);
+    }
+    const user = await this.users.byName(username);
+    const recipient = user ? undefined : await this.recipients.byUsername(username);
+    const subject = user ? `user:${user.id}` : recipient ? `recipient:${recipient.id}` : null;
+    const stored = user?.password_hash ?? recipient?.password_hash ?? null;
+    if (!subject || !stored) {
+      await this.hasher.dummyVerify(secret);
+      return this.fail(ctx, username, 2);
+    }
+    if (!this.cache.has(subject, stored, secret)) {
+      if (!(await this.hasher.verify(stored, secret))) return this.fail(ctx, username, 1);
+      this.cache.remember(subject, stored, secret);
+    }
+    const principal = user ? this.userPrincipal(user) : await this.recipientPrincipal(recipient!);
+    if (!principal) return this.fail(ctx, username, 1);
+    return { ok: true, principal };
+  }
+
+  async token(token: string, ctx: RequestContext): Promise<AuthResult> {
+    if (await this.lockout.isBanned(ctx.ip)) return { ok: false, reason: 'locked' };
+    if (token.length > 256) return this.fail(ctx, undefined, 1);
+    const user = await this.users.byTokenHash(hashToken(token));
+    const principal = user ? this.userPrincipal(user) : null;
+    if (!principal) return this.fail(ctx, undefined, 1);
+    return { ok: true, principal };
+  }
+
+  /** Public-key login: the SFTP front-end has verified the signature; this decides who the key belongs to. */
+  async publicKey(username: string, keyMatches: (storedKey: string) => boolean, ctx: RequestContext): Promise<AuthResult> {
+    if (await this.lockout.isBanned(ctx.ip, username)) return { ok: false, reason: 'locked' };
+    const recipient = await this.recipients.byUsername(username);
+    if (!recipient?.ssh_public_key || !keyMatches(recipient.ssh_public_key)) return this.fail(ctx, username, 1);
+    const principal = await this.recipientPrincipal(recipient);
+    if (!principal) return this.fail(ctx, username, 1);
+    return { ok: true, principal };
+  }
+
+  /** Is the principal still allowed to act (called again by long-lived sessions such as SFTP)? */
+  async stillValid(principal: Principal): Promise<boolean> {
+    if (principal.kind === 'recipient') {
+      const r = await this.recipients.byId(principal.id);
+      return Boolean(r && (await this.recipientPrincipal(r)));
+    }
+    const u = await this.users.byId(principal.id);
+    return Boolean(u && this.userPrincipal(u));
+  }
+
+  private userPrincipal(user: UserRow): Principal | null {
+    if (user.disabled) return null;
+    return { kind: user.role, id: user.id, name: user.name };
+  }
+
+  private async recipientPrincipal(r: RecipientRow, now = Date.now()): Promise<Principal | null> {
+    if (r.revoked_at !== null) return null;
+    if (r.expires_at !== null && r.expires_at <= now) return null;
+    const event = await this.events.byId(r.event_id);
+    // An expired or purged event still authenticates its recipient, so the front-end can answer 410.
+    if (!event) return null;
+    return { kind: 'recipient', id: r.id, name: r.username, eventId: r.event_id };
+  }
+}
+
+export function assertAuthenticated(result: AuthResult): Principal {
+  if (result.ok) return result.principal;
+  if (result.reason === 'locked') throw new GatewayError('rate_limited', 'too many failed attempts; try again later');
+  throw new GatewayError('unauthenticated', 'invalid credentials');
+}

@@ -1,0 +1,211 @@
+import { constants, createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, statfs, copyFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GatewayError } from '../../shared/errors.js';
+import { isEventId } from '../../shared/ids.js';
+import type { BlobReader, ByteRange, StorageBackend, StorageSpace, TempWriter } from './StorageBackend.js';
+
+const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
+const READ_CHUNK = 1024 * 1024;
+
+/** Writes each batch of chunks with one positioned writev: no per-chunk round trip, no buffering beyond highWaterMark. */
+class PositionedWritable extends Writable {
+  written = 0;
+  constructor(
+    private readonly fh: FileHandle,
+    private position: number,
+    private readonly limit: number,
+    private readonly onLimit: () => Error,
+    private readonly observe?: (chunks: Buffer[], written: number) => void,
+  ) {
+    super({ highWaterMark: 4 * 1024 * 1024 });
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    const bufs = chunks.map((c) => c.chunk);
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    if (this.written + total > this.limit) {
+      cb(this.onLimit());
+      return;
+    }
+    this.fh.writev(bufs, this.position).then(
+      () => {
+        this.position += total;
+        this.written += total;
+        this.observe?.(bufs, this.written);
+        cb();
+      },
+      (err: Error) => cb(err),
+    );
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this._writev([{ chunk }], cb);
+  }
+}
+
+class LocalTempWriter implements TempWriter {
+  constructor(private readonly fh: FileHandle, public size: number) {}
+
+  async writeAt(data: Buffer, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+    this.size = Math.max(this.size, position + data.length);
+  }
+
+  async appendStream(source: Readable, position: number, limit: number, onLimit: () => Error, observe?: (chunks: Buffer[], n: number) => void): Promise<number> {
+    const sink = new PositionedWritable(this.fh, position, limit, onLimit, observe);
+    try {
+      await pipeline(source, sink);
+    } finally {
+      this.size = Math.max(this.size, position + sink.written);
+    }
+    return sink.written;
+  }
+
+  async readAt(buffer: Buffer, position: number): Promise<number> {
+    return (await this.fh.read(buffer, 0, buffer.length, position)).bytesRead;
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.fh.truncate(size);
+    this.size = size;
+  }
+
+  sync(): Promise<void> {
+    return this.fh.sync();
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+export class LocalBackend implements StorageBackend {
+  readonly name = 'local';
+  readonly capabilities = { randomWrite: true, atomicRename: true, serverCopy: true };
+
+  constructor(private readonly root: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+  }
+
+  /** Our own names only; anything else is a bug, refused before it can touch the disk. */
+  private dir(eventId: string): string {
+    if (!isEventId(eventId)) throw new GatewayError('internal', 'invalid event id for storage');
+    return join(this.root, eventId);
+  }
+
+  private blobPath(eventId: string, blob: string): string {
+    if (!BLOB_NAME.test(blob)) throw new GatewayError('internal', 'invalid blob name');
+    return join(this.dir(eventId), blob);
+  }
+
+  private tempPath(eventId: string, tempId: string): string {
+    if (!BLOB_NAME.test(tempId)) throw new GatewayError('internal', 'invalid temp name');
+    return join(this.dir(eventId), '.partial', tempId);
+  }
+
+  async createContainer(eventId: string): Promise<void> {
+    await mkdir(join(this.dir(eventId), '.partial'), { recursive: true, mode: 0o700 });
+    await syncDir(this.root);
+  }
+
+  async removeContainer(eventId: string): Promise<void> {
+    await rm(this.dir(eventId), { recursive: true, force: true });
+  }
+
+  async openTemp(eventId: string, tempId: string): Promise<TempWriter> {
+    const path = this.tempPath(eventId, tempId);
+    await mkdir(join(this.dir(eventId), '.partial'), { recursive: true, mode: 0o700 });
+    const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    const { size } = await fh.stat();
+    return new LocalTempWriter(fh, size);
+  }
+
+  async tempSize(eventId: string, tempId: string): Promise<number | null> {
+    try {
+      return (await stat(this.tempPath(eventId, tempId))).size;
+    } catch {
+      return null;
+    }
+  }
+
+  async listTemps(eventId: string): Promise<string[]> {
+    try {
+      return await readdir(join(this.dir(eventId), '.partial'));
+    } catch {
+      return [];
+    }
+  }
+
+  async commitTemp(eventId: string, tempId: string, blob: string): Promise<void> {
+    const temp = this.tempPath(eventId, tempId);
+    const fh = await open(temp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, this.blobPath(eventId, blob));
+    await syncDir(this.dir(eventId));
+  }
+
+  async discardTemp(eventId: string, tempId: string): Promise<void> {
+    await rm(this.tempPath(eventId, tempId), { force: true });
+  }
+
+  readStream(eventId: string, blob: string, range?: ByteRange): Readable {
+    return createReadStream(this.blobPath(eventId, blob), { start: range?.start, end: range?.end, highWaterMark: READ_CHUNK });
+  }
+
+  async openReader(eventId: string, blob: string): Promise<BlobReader> {
+    const fh = await open(this.blobPath(eventId, blob), 'r');
+    const { size } = await fh.stat();
+    return {
+      size,
+      read: async (buffer, offset, length, position) => (await fh.read(buffer, offset, length, position)).bytesRead,
+      close: () => fh.close(),
+    };
+  }
+
+  async blobSize(eventId: string, blob: string): Promise<number | null> {
+    try {
+      return (await stat(this.blobPath(eventId, blob))).size;
+    } catch {
+      return null;
+    }
+  }
+
+  async copyBlob(eventId: string, source: string, target: string): Promise<void> {
+    const tempId = `copy-${target}`;
+    const temp = this.tempPath(eventId, tempId);
+    await copyFile(this.blobPath(eventId, source), temp, constants.COPYFILE_FICLONE);
+    await this.commitTemp(eventId, tempId, target);
+  }
+
+  async removeBlob(eventId: string, blob: string): Promise<void> {
+    await rm(this.blobPath(eventId, blob), { force: true });
+  }
+
+  async space(): Promise<StorageSpace> {
+    const s = await statfs(this.root);
+    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  }
+}
+
+/** A rename is atomic but not durable until its folder is synced. */
+async function syncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Blob storage for event caches. Names are ours (event id + generated blob id), never the user's
+ * file names: paths, folders and renames live in the database, so no user input ever reaches the
+ * filesystem or an object key. Local disk is the default; an S3 backend implements the same contract
+ * and declares what it cannot do natively.
+ */
+export interface StorageCapabilities {
+  /** Writes at arbitrary offsets into a temp blob (SFTP out-of-order writes). S3: false, use a spool. */
+  randomWrite: boolean;
+  /** Temp → final commit is an atomic rename. */
+  atomicRename: boolean;
+  /** Copies without streaming bytes through the gateway. */
+  serverCopy: boolean;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive, as in HTTP Range. */
+  end: number;
+}
+
+export interface TempWriter {
+  /** Bytes currently in the temp blob. */
+  readonly size: number;
+  writeAt(data: Buffer, position: number): Promise<void>;
+  /**
+   * Streams `source` into the blob from `position`; stops with `onLimit()`'s error past `limit` bytes.
+   * `observe` sees each batch once it is written, in order (hashing, progress).
+   */
+  appendStream(source: Readable, position: number, limit: number, onLimit: () => Error, observe?: (chunks: Buffer[], written: number) => void): Promise<number>;
+  readAt(buffer: Buffer, position: number): Promise<number>;
+  truncate(size: number): Promise<void>;
+  /** Makes everything written so far durable. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BlobReader {
+  readonly size: number;
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface StorageSpace {
+  totalBytes: number;
+  freeBytes: number;
+}
+
+export interface StorageBackend {
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+  init(): Promise<void>;
+  createContainer(eventId: string): Promise<void>;
+  removeContainer(eventId: string): Promise<void>;
+  openTemp(eventId: string, tempId: string): Promise<TempWriter>;
+  tempSize(eventId: string, tempId: string): Promise<number | null>;
+  listTemps(eventId: string): Promise<string[]>;
+  /** Durable commit: sync the temp, move it to `blob`, sync the folder. Replaces an existing blob. */
+  commitTemp(eventId: string, tempId: string, blob: string): Promise<void>;
+  discardTemp(eventId: string, tempId: string): Promise<void>;
+  readStream(eventId: string, blob: string, range?: ByteRange): Readable;
+  openReader(eventId: string, blob: string): Promise<BlobReader>;
+  blobSize(eventId: string, blob: string): Promise<number | null>;
+  copyBlob(eventId: string, source: string, target: string): Promise<void>;
+  removeBlob(eventId: string, blob: string): Promise<void>;
+  space(): Promise<StorageSpace>;
+}

@@ -1,0 +1,340 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Queryable } from '../db/Database.js';
+import { EventsRepo } from '../db/repos/events.js';
+import { FilesRepo } from '../db/repos/files.js';
+import { UploadsRepo } from '../db/repos/uploads.js';
+import type { EventRow, FileRow, UploadRow } from '../db/repos/rows.js';
+import { GatewayError, toGatewayError } from '../shared/errors.js';
+import { randomId } from '../shared/ids.js';
+import type { CacheDeps } from './deps.js';
+import type { TempWriter } from './backends/StorageBackend.js';
+
+export interface WriteOptions {
+  /** Total length when known (tus Upload-Length, Content-Length); null for streams and SFTP. */
+  length: number | null;
+  sha256: string | null;
+  /** Make missing parent folders (tus, CLI); WebDAV and SFTP want a 409 / NO_SUCH_FILE instead. */
+  createParents: boolean;
+  /** Keep the partial upload across connections (tus); others are discarded on abort. */
+  resumable: boolean;
+  mtime?: number;
+}
+
+export interface TransferOwner {
+  who: string;
+  protocol: string;
+  ip: string;
+}
+
+/**
+ * One upload into one path. Bytes go to a temp blob; `finish` verifies, makes them durable
+ * (fsync, rename, fsync folder), then commits the file state and quota in one transaction.
+ * Until then, listings and downloads keep serving the previous content (or nothing).
+ */
+export class Transfer {
+  private writer: TempWriter | null = null;
+  private hash: Hash | null;
+  private hashedUpTo: number;
+  private done = false;
+
+  private constructor(
+    private readonly deps: CacheDeps,
+    readonly upload: UploadRow,
+    readonly event: EventRow,
+    private readonly owner: TransferOwner,
+    public offset: number,
+  ) {
+    this.hash = offset === 0 ? createHash('sha256') : null;
+    this.hashedUpTo = 0;
+  }
+
+  get id(): string {
+    return this.upload.id;
+  }
+  get path(): string {
+    return this.upload.path;
+  }
+  get length(): number | null {
+    return this.upload.length;
+  }
+
+  /** Prepares the file row, reserves quota and registers the upload. `file` is the row after any folder creation. */
+  static async begin(deps: CacheDeps, event: EventRow, file: FileRow, opts: WriteOptions, owner: TransferOwner): Promise<Transfer> {
+    const now = Date.now();
+    if (opts.length !== null && (!Number.isSafeInteger(opts.length) || opts.length < 0)) throw new GatewayError('bad_request', 'invalid length');
+    if (file.state === 'pending' && file.size !== null && opts.length !== null && opts.length !== file.size) {
+      throw new GatewayError('conflict', `${file.path} was announced with ${file.size} bytes, not ${opts.length}`);
+    }
+    const sha256 = opts.sha256 ?? (file.state !== 'complete' ? file.sha256 : null);
+    const reserved = opts.length ?? 0;
+    const upload: UploadRow = {
+      id: randomId(26),
+      completed_at: null,
+      event_id: event.id,
+      path: file.path,
+      length: opts.length,
+      reserved,
+      offset_bytes: 0,
+      sha256,
+      protocol: owner.protocol,
+      created_by: owner.who,
+      created_at: now,
+      updated_at: now,
+    };
+    await deps.db.transaction(async (tx) => {
+      if (reserved > 0 && !(await new EventsRepo(tx).reserve(event.id, reserved))) {
+        throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
+      }
+      await new UploadsRepo(tx).insert(upload);
+      if (file.state === 'pending' || file.state === 'failed') await new FilesRepo(tx).update(file.id, { state: 'uploading', updated_at: now });
+    });
+    if (file.state === 'pending' || file.state === 'failed') {
+      deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path: file.path, state: 'uploading', bytes: 0, size: opts.length ?? file.size });
+    }
+    const t = new Transfer(deps, upload, event, owner, 0);
+    deps.live.start(event.id, file.path, opts.length ?? file.size, 0);
+    return t;
+  }
+
+  /** Picks up a resumable upload (tus) after a dropped connection or a restart. */
+  static async resume(deps: CacheDeps, event: EventRow, upload: UploadRow, owner: TransferOwner): Promise<Transfer> {
+    const onDisk = (await deps.storage.tempSize(event.id, upload.id)) ?? 0;
+    // Only acknowledged bytes count; anything past them was never confirmed to the client.
+    const offset = Math.min(onDisk, upload.offset_bytes);
+    const t = new Transfer(deps, upload, event, owner, offset);
+    if (onDisk !== offset) await (await t.open()).truncate(offset);
+    deps.live.start(event.id, upload.path, upload.length, offset);
+    return t;
+  }
+
+  private async open(): Promise<TempWriter> {
+    this.writer ??= await this.deps.storage.openTemp(this.event.id, this.upload.id);
+    return this.writer;
+  }
+
+  /** Room left for this upload: its declared length, or what the quota still allows. */
+  private async limitFrom(position: number): Promise<number> {
+    if (this.upload.length !== null) return this.upload.length - position;
+    const e = await new EventsRepo(this.deps.db).byId(this.event.id);
+    const free = e ? e.quota_bytes - e.used_bytes - e.reserved_bytes : 0;
+    return Math.max(0, free - position);
+  }
+
+  private tooMuch = () =>
+    this.upload.length !== null
+      ? new GatewayError('bad_request', 'more bytes than the declared upload length')
+      : new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
+
+  /**
+   * Appends a stream at `position` (must equal the current offset) and returns the new offset.
+   * Whatever arrived before a failure is kept, so a resumable client continues from there. With
+   * `verify` (tus checksum extension) a chunk whose digest differs is discarded whole.
+   */
+  async append(source: Readable, position: number, verify?: { algorithm: string; expected: Buffer }): Promise<number> {
+    if (position !== this.offset) throw new GatewayError('conflict', `offset ${position} does not match the upload offset ${this.offset}`);
+    const writer = await this.open();
+    const limit = await this.limitFrom(position);
+    const hashing = this.hash !== null && this.hashedUpTo === position;
+    const chunkHash = verify ? createHash(verify.algorithm) : null;
+    let written = 0;
+    try {
+      written = await writer.appendStream(source, position, limit, this.tooMuch, (chunks, n) => {
+        for (const c of chunks) {
+          if (hashing) this.hash!.update(c);
+          chunkHash?.update(c);
+        }
+        written = n;
+        this.deps.live.progress(this.event.id, this.path, position + n);
+      });
+    } catch (err) {
+      if (chunkHash) {
+        // A chunk under checksum is all or nothing.
+        await writer.truncate(position);
+        this.hash = hashing ? null : this.hash;
+        await this.acknowledge(position);
+      } else {
+        if (hashing) this.hashedUpTo = position + written;
+        await this.acknowledge(position + written);
+      }
+      throw toGatewayError(err);
+    }
+    if (chunkHash && !chunkHash.digest().equals(verify!.expected)) {
+      await writer.truncate(position);
+      if (hashing) this.hash = null;
+      await this.acknowledge(position);
+      throw new GatewayError('checksum_mismatch', 'chunk checksum mismatch');
+    }
+    if (hashing) this.hashedUpTo = position + written;
+    else this.hash = null;
+    await this.acknowledge(position + written);
+    return this.offset;
+  }
+
+  /** Offset-addressed write (SFTP); out-of-order writes are fine, gaps read as zeros until filled. */
+  async writeAt(data: Buffer, position: number): Promise<void> {
+    const writer = await this.open();
+    if (position + data.length > this.offset + (await this.limitCache())) throw this.tooMuch();
+    await writer.writeAt(data, position);
+    if (this.hash && position === this.hashedUpTo) {
+      this.hash.update(data);
+      this.hashedUpTo += data.length;
+    } else if (position < this.hashedUpTo) this.hash = null;
+    this.offset = Math.max(this.offset, position + data.length);
+    this.deps.live.progress(this.event.id, this.path, this.offset);
+  }
+
+  private cachedLimit: { at: number; limit: number } | null = null;
+  private async limitCache(): Promise<number> {
+    // Quota is re-read at most every second during random writes; the commit re-checks it exactly.
+    const now = Date.now();
+    if (!this.cachedLimit || now - this.cachedLimit.at > 1000) this.cachedLimit = { at: now, limit: await this.limitFrom(this.offset) };
+    return this.cachedLimit.limit;
+  }
+
+  private async acknowledge(offset: number): Promise<void> {
+    this.offset = offset;
+    if (!this.writer) return;
+    await this.writer.sync();
+    if (this.upload.protocol === 'tus') await new UploadsRepo(this.deps.db).setOffset(this.upload.id, offset, Date.now());
+  }
+
+  get complete(): boolean {
+    return this.upload.length !== null && this.offset === this.upload.length;
+  }
+
+  /** Verifies, makes durable and commits. After this the file is `complete` for every protocol. */
+  async finish(mtime?: number): Promise<FileRow> {
+    if (this.done) throw new GatewayError('conflict', 'upload already finished');
+    if (this.upload.length !== null && this.offset !== this.upload.length) {
+      throw new GatewayError('conflict', `upload incomplete: ${this.offset} of ${this.upload.length} bytes`);
+    }
+    const writer = await this.open();
+    const size = writer.size;
+    let actual: string | null = null;
+    if (this.upload.sha256) {
+      actual = await this.computeDigest(writer);
+      if (actual !== this.upload.sha256) {
+        await this.fail('checksum_mismatch');
+        throw new GatewayError('checksum_mismatch', `sha256 mismatch for ${this.path}`);
+      }
+    }
+    await writer.close();
+    this.writer = null;
+    const blob = randomId(26);
+    await this.deps.storage.commitTemp(this.event.id, this.upload.id, blob);
+    const now = Date.now();
+    let previousBlob: string | null = null;
+    let committed: FileRow;
+    try {
+      committed = await this.deps.db.transaction(async (tx) => {
+        const files = new FilesRepo(tx);
+        const row = await this.ensureRow(tx, now);
+        previousBlob = row.blob;
+        const replaced = row.state === 'complete' ? row.bytes : 0;
+        const delta = size - replaced;
+        const r = await tx.run(
+          'UPDATE events SET used_bytes = used_bytes + ?, reserved_bytes = MAX(0, reserved_bytes - ?) WHERE id = ? AND used_bytes + ? <= quota_bytes',
+          [delta, this.upload.reserved, this.event.id, delta],
+        );
+        if (r.changes !== 1) throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
+        const fields = {
+          state: 'complete' as const, blob, bytes: size, size, actual_sha256: actual,
+          sha256: this.upload.sha256 ?? (row.state === 'complete' ? null : row.sha256), mtime: mtime ?? now, updated_at: now,
+        };
+        await files.update(row.id, fields);
+        if (this.upload.protocol === 'tus') await new UploadsRepo(tx).complete(this.upload.id, size, now);
+        else await new UploadsRepo(tx).remove(this.upload.id);
+        return { ...row, ...fields };
+      });
+    } catch (err) {
+      await this.deps.storage.removeBlob(this.event.id, blob).catch(() => undefined);
+      await this.release();
+      throw err;
+    }
+    this.done = true;
+    this.deps.live.end(this.event.id, this.path);
+    if (previousBlob) await this.deps.storage.removeBlob(this.event.id, previousBlob).catch(() => undefined);
+    this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: 'complete', bytes: size, size });
+    this.deps.recorder.record({ event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol, action: 'upload', path: this.path, bytes: size, ip: this.owner.ip });
+    return committed;
+  }
+
+  /** The file row may have been removed or renamed away meanwhile; the upload recreates it at its path. */
+  private async ensureRow(tx: Queryable, now: number): Promise<FileRow> {
+    const files = new FilesRepo(tx);
+    const row = await files.byPath(this.event.id, this.path);
+    if (row && row.kind === 'file') return row;
+    if (row) throw new GatewayError('conflict', `${this.path} is a folder`);
+    const slash = this.path.lastIndexOf('/');
+    const id = await files.insert({
+      event_id: this.event.id, path: this.path, parent: slash < 0 ? '' : this.path.slice(0, slash), name: this.path.slice(slash + 1),
+      kind: 'file', size: this.upload.length, sha256: this.upload.sha256, state: 'uploading', now,
+    });
+    return (await files.byId(id))!;
+  }
+
+  private async computeDigest(writer: TempWriter): Promise<string> {
+    if (this.hash && this.hashedUpTo === writer.size) return this.hash.digest('hex');
+    // The hash could not follow the bytes (resumed after a restart, out-of-order writes): read them once.
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (let pos = 0; pos < writer.size; ) {
+      const n = await writer.readAt(buf, pos);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+    return h.digest('hex');
+  }
+
+  private async release(): Promise<void> {
+    await this.writer?.close().catch(() => undefined);
+    this.writer = null;
+    await this.deps.storage.discardTemp(this.event.id, this.upload.id).catch(() => undefined);
+    await this.deps.db.transaction(async (tx) => {
+      await new EventsRepo(tx).adjust(this.event.id, 0, -this.upload.reserved);
+      await new UploadsRepo(tx).remove(this.upload.id);
+    });
+    this.deps.live.end(this.event.id, this.path);
+    this.done = true;
+  }
+
+  /** Drops the upload: a file that never had content goes back to `pending` (or `failed`). */
+  private async fail(reason: 'checksum_mismatch' | 'aborted'): Promise<void> {
+    await this.release();
+    const now = Date.now();
+    const row = await new FilesRepo(this.deps.db).byPath(this.event.id, this.path);
+    if (row && row.kind === 'file' && row.state !== 'complete') {
+      const state = reason === 'checksum_mismatch' ? 'failed' : row.size !== null ? 'pending' : null;
+      if (state === null) await new FilesRepo(this.deps.db).remove(row.id);
+      else await new FilesRepo(this.deps.db).update(row.id, { state, bytes: 0, updated_at: now });
+      this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: state ?? 'removed', bytes: 0, size: row.size });
+    }
+    this.deps.recorder.record({
+      event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol,
+      action: reason === 'checksum_mismatch' ? 'upload.failed' : 'upload.aborted', path: this.path, bytes: this.offset, ip: this.owner.ip,
+    });
+  }
+
+  /** Abandons the upload (client gone, DELETE, error). Resumable uploads keep their bytes unless `discard`. */
+  async abort(discard: boolean): Promise<void> {
+    if (this.done) return;
+    if (this.upload.protocol === 'tus' && !discard) {
+      await this.writer?.close().catch(() => undefined);
+      this.writer = null;
+      this.deps.live.end(this.event.id, this.path);
+      this.done = true;
+      return;
+    }
+    await this.fail('aborted');
+  }
+
+  /** Releases file handles without ending the upload (tus request finished, upload continues later). */
+  async detach(): Promise<void> {
+    if (this.done) return;
+    await this.writer?.close().catch(() => undefined);
+    this.writer = null;
+    this.deps.live.end(this.event.id, this.path);
+  }
+}

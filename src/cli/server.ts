@@ -1,0 +1,125 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { Gateway } from '../gateway.js';
+import { createLogger } from '../shared/log.js';
+import { print, printJson, readStdin, UserError } from './io.js';
+
+async function withGateway<T>(configFile: string | undefined, fn: (g: Gateway) => Promise<T>): Promise<T> {
+  const config = loadConfig(configFile);
+  const g = await Gateway.create(config, { log: createLogger('warn') });
+  try {
+    return await fn(g);
+  } finally {
+    await g.stop(0);
+  }
+}
+
+const configOption = ['--config <file>', 'JSON config merged over config/default.json (or HANDOFF_CONFIG)'] as const;
+
+/** Server-side commands: they act on the configured database directly. */
+export function registerServerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run HTTP (web, API, WebDAV, admin), SFTP and the scheduler')
+    .option(...configOption)
+    .action(async (opts: { config?: string }) => {
+      const config = loadConfig(opts.config);
+      const gateway = await Gateway.create(config, { announce: print });
+      await gateway.start();
+      const users = await gateway.accounts.list();
+      if (users.length === 0) print(`no accounts yet: create an admin with "handoff user add NAME --role admin"`);
+      print(`admin panel: ${gateway.publicUrl}/admin/`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        gateway.log.info({ signal }, 'shutting down');
+        gateway.stop(10_000).then(() => process.exit(0), () => process.exit(1));
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+
+  program
+    .command('check')
+    .description('validate the config and storage, print what would be served')
+    .option(...configOption)
+    .action(async (opts: { config?: string }) => {
+      await withGateway(opts.config, async (g) => {
+        const space = await g.storage.space();
+        const c = g.config;
+        print(`config ok`);
+        print(`database: ${c.database.file}`);
+        print(`storage: ${c.storage.driver} ${c.storage.root} (${Math.round(space.freeBytes / 2 ** 30)} GiB free of ${Math.round(space.totalBytes / 2 ** 30)} GiB)`);
+        print(`http: ${c.http.tls.cert ? 'https' : 'http'}://${c.http.host}:${c.http.port}  public: ${c.publicUrl}`);
+        print(`sftp: ${c.sftp.host}:${c.sftp.port}`);
+        print(`accounts: ${(await g.accounts.list()).length}`);
+      });
+    });
+
+  const user = program.command('user').description('manage admin and sender accounts');
+  user
+    .command('add <name>')
+    .description('create an account; prints a generated password unless --password-stdin')
+    .requiredOption('--role <role>', 'admin or sender')
+    .option('--password-stdin', 'read the password from standard input')
+    .option(...configOption)
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { role: string; passwordStdin?: boolean; config?: string; json?: boolean }) => {
+      if (opts.role !== 'admin' && opts.role !== 'sender') throw new UserError('--role must be admin or sender');
+      const password = opts.passwordStdin ? await readStdin() : undefined;
+      await withGateway(opts.config, async (g) => {
+        const r = await g.accounts.add(name, opts.role as 'admin' | 'sender', password);
+        if (opts.json) printJson({ ...r.account, password: r.password ?? undefined });
+        else {
+          print(`created ${r.account.role} ${r.account.name}`);
+          if (r.password) print(`password: ${r.password}`);
+        }
+      });
+    });
+  user
+    .command('passwd <name>')
+    .description('set a new password (generated unless --password-stdin)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option(...configOption)
+    .action(async (name: string, opts: { passwordStdin?: boolean; config?: string }) => {
+      const password = opts.passwordStdin ? await readStdin() : undefined;
+      await withGateway(opts.config, async (g) => {
+        const generated = await g.accounts.setPassword(name, password);
+        print(`password changed for ${name}`);
+        if (generated) print(`password: ${generated}`);
+      });
+    });
+  user
+    .command('list')
+    .description('list accounts')
+    .option(...configOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      await withGateway(opts.config, async (g) => {
+        const list = await g.accounts.list();
+        if (opts.json) printJson(list);
+        else for (const a of list) print(`${a.name}\t${a.role}${a.disabled ? '\tdisabled' : ''}`);
+      });
+    });
+  user
+    .command('remove <name>')
+    .description('remove an account (disabled instead when it owns events)')
+    .option(...configOption)
+    .action(async (name: string, opts: { config?: string }) => {
+      await withGateway(opts.config, async (g) => {
+        await g.accounts.remove(name);
+        print(`removed ${name}`);
+      });
+    });
+
+  program
+    .command('token')
+    .description('API tokens')
+    .command('create <name>')
+    .description('print a new API token for an account (shown once, stored hashed)')
+    .option(...configOption)
+    .action(async (name: string, opts: { config?: string }) => {
+      await withGateway(opts.config, async (g) => print(await g.accounts.createToken(name)));
+    });
+}

@@ -1,0 +1,21 @@
+import type { Database } from './Database.js';
+import * as m001 from './migrations/001_init.js';
+
+/** Ordered, append-only. A landed migration is never edited; add the next number instead. */
+const MIGRATIONS: Array<{ version: number; sql: string }> = [{ version: 1, sql: m001.sql }];
+
+export async function migrate(db: Database): Promise<number> {
+  await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const rows = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
+  const done = new Set(rows.map((r) => r.version));
+  let applied = 0;
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    await db.transaction(async (tx) => {
+      for (const stmt of m.sql.split(';').map((s) => s.trim()).filter(Boolean)) await tx.run(stmt);
+      await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [m.version, Date.now()]);
+    });
+    applied++;
+  }
+  return applied;
+}

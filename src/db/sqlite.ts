@@ -1,0 +1,108 @@
+import { createRequire } from 'node:module';
+import type sqlite3Type from 'sqlite3';
+import type { Database, Queryable, Row, RunResult, SqlValue } from './Database.js';
+import { KeyedMutex } from '../shared/semaphore.js';
+
+type SqliteDb = sqlite3Type.Database;
+
+function loadBinding(): typeof sqlite3Type {
+  const require = createRequire(import.meta.url);
+  try {
+    return require('sqlite3') as typeof sqlite3Type;
+  } catch (err) {
+    // A missing native build is an install problem; say so instead of failing later.
+    throw new Error(`the sqlite3 native binding did not load (run npm ci / npm rebuild sqlite3): ${(err as Error).message}`);
+  }
+}
+
+function open(sqlite: typeof sqlite3Type, file: string, mode: number): Promise<SqliteDb> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite.Database(file, mode, (err) => (err ? reject(err) : resolve(db)));
+  });
+}
+
+class Conn implements Queryable {
+  constructor(readonly db: SqliteDb) {}
+
+  query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+    return new Promise((resolve, reject) => this.db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+  }
+
+  get<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
+    return new Promise((resolve, reject) => this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))));
+  }
+
+  run(sql: string, params: SqlValue[] = []): Promise<RunResult> {
+    return new Promise((resolve, reject) =>
+      this.db.run(sql, params, function (this: sqlite3Type.RunResult, err: Error | null) {
+        if (err) reject(err);
+        else resolve({ changes: this.changes, lastId: this.lastID });
+      }),
+    );
+  }
+
+  exec(sql: string): Promise<void> {
+    return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+}
+
+/**
+ * SQLite in WAL mode with synchronous=FULL: one writer connection (every write is serialised
+ * through a mutex, so statements of concurrent requests never land inside each other's
+ * transaction) and one reader connection that sees committed snapshots.
+ */
+export class SqliteDatabase implements Database {
+  private readonly lock = new KeyedMutex();
+
+  private constructor(private readonly writer: Conn, private readonly reader: Conn) {}
+
+  static async open(file: string): Promise<SqliteDatabase> {
+    const sqlite = loadBinding();
+    const writer = new Conn(await open(sqlite, file, sqlite.OPEN_READWRITE | sqlite.OPEN_CREATE));
+    await writer.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
+    const reader = new Conn(await open(sqlite, file, sqlite.OPEN_READONLY));
+    await reader.exec('PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
+    return new SqliteDatabase(writer, reader);
+  }
+
+  query<T extends object = Row>(sql: string, params?: SqlValue[]): Promise<T[]> {
+    return this.reader.query<T>(sql, params);
+  }
+
+  get<T extends object = Row>(sql: string, params?: SqlValue[]): Promise<T | undefined> {
+    return this.reader.get<T>(sql, params);
+  }
+
+  run(sql: string, params?: SqlValue[]): Promise<RunResult> {
+    return this.lock.run('w', () => this.writer.run(sql, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.lock.run('w', () => this.writer.exec(sql));
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.lock.run('w', async () => {
+      await this.writer.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.writer);
+        await this.writer.exec('COMMIT');
+        return result;
+      } catch (err) {
+        await this.writer.exec('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.lock.run('w', async () => {
+      await this.reader.close();
+      await this.writer.close();
+    });
+  }
+}
