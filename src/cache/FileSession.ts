@@ -233,12 +233,19 @@ export class FileSession {
       if (row?.kind === 'dir' && row.state !== 'removed') throw new GatewayError('conflict', `${path} is a folder`);
       if (row && row.state !== 'removed') return row;
       if (row) await files.remove(row.id);
+      // size stays null: it is the announced size, and this file was not announced.
       const id = await files.insert({
-        event_id: this.event.id, path, parent: parentOf(path), name: baseName(path), kind: 'file', size: opts.length, sha256: opts.sha256, state: 'pending', now,
+        event_id: this.event.id, path, parent: parentOf(path), name: baseName(path), kind: 'file', size: null, sha256: opts.sha256, state: 'pending', now,
       });
       return (await files.byId(id))!;
     });
-    return Transfer.begin(this.deps, this.event, file, opts, { who: this.principal.name, protocol: this.ctx.protocol, ip: this.ctx.ip });
+    try {
+      return await Transfer.begin(this.deps, this.event, file, opts, { who: this.principal.name, protocol: this.ctx.protocol, ip: this.ctx.ip });
+    } catch (err) {
+      // A refused upload (quota, length) leaves no trace of a file that was not there before.
+      if (file.size === null && file.state === 'pending') await this.files.remove(file.id);
+      throw err;
+    }
   }
 
   /** A resumable upload of this event, for its creator's kind of principal (owner or admin). */

@@ -41,5 +41,8 @@ export function toGatewayError(err: unknown): GatewayError {
     return new GatewayError('storage_full', 'storage is full', { cause: err });
   }
   if (errno === 'ENOENT') return new GatewayError('not_found', 'not found', { cause: err });
+  if (errno === 'ECONNRESET' || errno === 'EPIPE' || errno === 'ERR_STREAM_PREMATURE_CLOSE' || errno === 'ECONNABORTED') {
+    return new GatewayError('bad_request', 'the client disconnected', { cause: err });
+  }
   return new GatewayError('internal', 'internal error', { cause: err });
 }

@@ -2,7 +2,6 @@ import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, statfs, copyFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../../shared/errors.js';
 import { isEventId } from '../../shared/ids.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, TempWriter } from './StorageBackend.js';
@@ -61,7 +60,7 @@ class LocalTempWriter implements TempWriter {
   async appendStream(source: Readable, position: number, limit: number, onLimit: () => Error, observe?: (chunks: Buffer[], n: number) => void): Promise<number> {
     const sink = new PositionedWritable(this.fh, position, limit, onLimit, observe);
     try {
-      await pipeline(source, sink);
+      await drainInto(source, sink);
     } finally {
       this.size = Math.max(this.size, position + sink.written);
     }
@@ -208,4 +207,34 @@ async function syncDir(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Pipes `source` into `sink`. Unlike stream.pipeline, a source that fails (client gone mid-upload)
+ * does not destroy the sink: what it already buffered is still written, then the source's error is
+ * raised, so a resumable upload keeps every byte that arrived.
+ */
+function drainInto(source: Readable, sink: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let sourceError: Error | null = null;
+    let ended = false;
+    const stopSource = (err: Error) => {
+      if (sourceError || ended) return;
+      sourceError = err;
+      source.unpipe(sink);
+      sink.end();
+    };
+    source.once('end', () => (ended = true));
+    source.once('error', stopSource);
+    source.once('close', () => {
+      if (!ended) stopSource(Object.assign(new Error('client disconnected'), { code: 'ECONNRESET' }));
+    });
+    sink.once('finish', () => (sourceError ? reject(sourceError) : resolve()));
+    sink.once('error', (err) => {
+      source.unpipe(sink);
+      source.resume();
+      reject(err);
+    });
+    source.pipe(sink);
+  });
 }

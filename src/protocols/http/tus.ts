@@ -108,7 +108,11 @@ export function tusRouter(deps: { auth: Authenticator; events: EventService; log
 
   r.head('/:upload', async (req, res) => {
     try {
-      const info = await (await session(req)).uploadInfo(String(req.params.upload));
+      const id = String(req.params.upload);
+      const s = await session(req);
+      // A client resuming after a drop asks right away: let a PATCH still draining settle first (bounded).
+      await Promise.race([locks.run(id, async () => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+      const info = await s.uploadInfo(id);
       common(res);
       res.setHeader('Upload-Offset', String(info.offset));
       if (info.length !== null) res.setHeader('Upload-Length', String(info.length));
