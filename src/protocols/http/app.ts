@@ -51,6 +51,14 @@ export function createHttpApp(deps: HttpDeps): Express {
   for (const m of deps.mounts ?? []) app.use(m.path, m.handler);
 
   app.use((_req: Request, res: Response) => sendError(res, new GatewayError('not_found', 'not found'), log));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err, log));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, fromExpress(err), log));
   return app;
+}
+
+/** Express and its parsers report malformed requests (bad percent-encoding, bodies) with a 4xx `status`. */
+function fromExpress(err: unknown): unknown {
+  const status = (err as { status?: unknown } | null)?.status;
+  if (err instanceof URIError || status === 400) return new GatewayError('bad_request', 'malformed request');
+  if (status === 413) return new GatewayError('too_large', 'request too large');
+  return err;
 }
