@@ -41,8 +41,15 @@ export class Authenticator {
     return { ok: false, reason: 'invalid' };
   }
 
+  /** Attempts while locked out keep scoring against the address, so a banned name does not shield it. */
+  private async locked(ctx: RequestContext, username?: string): Promise<boolean> {
+    if (!(await this.lockout.isBanned(ctx.ip, username))) return false;
+    await this.lockout.recordFailure(ctx.ip, undefined, 1);
+    return true;
+  }
+
   async password(username: string, secret: string, ctx: RequestContext): Promise<AuthResult> {
-    if (await this.lockout.isBanned(ctx.ip, username)) return { ok: false, reason: 'locked' };
+    if (await this.locked(ctx, username)) return { ok: false, reason: 'locked' };
     if (Buffer.byteLength(secret) > MAX_SECRET_BYTES || username.length > 256 || username.length === 0) {
       return this.fail(ctx, username.slice(0, 256) || undefined, 1);
     }
@@ -64,7 +71,7 @@ export class Authenticator {
   }
 
   async token(token: string, ctx: RequestContext): Promise<AuthResult> {
-    if (await this.lockout.isBanned(ctx.ip)) return { ok: false, reason: 'locked' };
+    if (await this.locked(ctx)) return { ok: false, reason: 'locked' };
     if (token.length > 256) return this.fail(ctx, undefined, 1);
     const user = await this.users.byTokenHash(hashToken(token));
     const principal = user ? this.userPrincipal(user) : null;
@@ -74,7 +81,7 @@ export class Authenticator {
 
   /** Public-key login: the SFTP front-end has verified the signature; this decides who the key belongs to. */
   async publicKey(username: string, keyMatches: (storedKey: string) => boolean, ctx: RequestContext): Promise<AuthResult> {
-    if (await this.lockout.isBanned(ctx.ip, username)) return { ok: false, reason: 'locked' };
+    if (await this.locked(ctx, username)) return { ok: false, reason: 'locked' };
     const recipient = await this.recipients.byUsername(username);
     if (!recipient?.ssh_public_key || !keyMatches(recipient.ssh_public_key)) return this.fail(ctx, username, 1);
     const principal = await this.recipientPrincipal(recipient);

@@ -27,15 +27,24 @@ export class Lockout {
     return this.policy.safelist.includes(v4);
   }
 
+  /**
+   * An IP ban refuses everything from that address. A username ban refuses that name only from
+   * addresses that have failed themselves in the window: a distributed guess at one account is
+   * stopped, while its owner on a clean address can still log in (no lock-out-the-victim DoS).
+   */
   async isBanned(ip: string, username?: string, now = Date.now()): Promise<boolean> {
     if (this.safe(ip)) return false;
     const keys = [ipKey(ip)];
-    if (username) keys.push(`user:${username}`);
-    const rows = await this.db.query<{ banned_until: number | null }>(
-      `SELECT banned_until FROM auth_failures WHERE key IN (${keys.map(() => '?').join(',')})`,
+    if (username) keys.push(`user:${username.slice(0, 128)}`);
+    const rows = await this.db.query<{ key: string; score: number; window_start: number; banned_until: number | null }>(
+      `SELECT key, score, window_start, banned_until FROM auth_failures WHERE key IN (${keys.map(() => '?').join(',')})`,
       keys,
     );
-    return rows.some((r) => r.banned_until !== null && r.banned_until > now);
+    const ipRow = rows.find((r) => r.key === keys[0]);
+    if (ipRow?.banned_until && ipRow.banned_until > now) return true;
+    const userRow = rows.find((r) => r.key !== keys[0]);
+    const ipHasFailed = Boolean(ipRow && now - ipRow.window_start <= this.policy.windowSeconds * 1000 && ipRow.score > 0);
+    return Boolean(userRow?.banned_until && userRow.banned_until > now && ipHasFailed);
   }
 
   /** `weight` 2 for an unknown username (a guess at accounts), 1 for a wrong secret. */
