@@ -87,9 +87,10 @@ export class Gateway {
       sftp: (id) => `sftp://${gateway!.sftpHost}:${gateway!.sftpPort || config.sftp.port}/${id}/`,
       sftpUser: (username) => `sftp://${encodeURIComponent(username)}@${gateway!.sftpHost}:${gateway!.sftpPort || config.sftp.port}/`,
     };
-    const live = new LiveTransfers();
+    const live = new LiveTransfers(bus);
     const deps: CacheDeps = {
       db, storage, bus, recorder, live, hasher, credentials, addresses, log,
+      follow: { pendingWaitMs: config.live.pendingWaitSeconds * 1000, stallMs: config.live.stallSeconds * 1000 },
       limits: {
         defaultTtlMs: parseDuration(config.events.defaultTtl)!,
         maxTtlMs: parseDuration(config.events.maxTtl)!,

@@ -14,6 +14,7 @@ import type { BlobReader, ByteRange } from './backends/StorageBackend.js';
 import type { CacheDeps } from './deps.js';
 import { isClientClutter, isServed } from './manifest.js';
 import { Transfer, type WriteOptions } from './transfers.js';
+import { FollowRead, activeUpload, waitForUploadStart } from './follow.js';
 
 export interface NodeInfo {
   id: number | null;
@@ -33,6 +34,16 @@ export interface Download {
   stream: Readable;
   range: ByteRange | null;
   /** The front-end reports how it ended, for the access log. */
+  done(bytesSent: number, completed: boolean): void;
+}
+
+/** A download of a file that is still arriving (see follow.ts). */
+export interface LiveDownload {
+  path: string;
+  name: string;
+  declaredSize: number | null;
+  sha256: string | null;
+  follow: FollowRead;
   done(bytesSent: number, completed: boolean): void;
 }
 
@@ -172,6 +183,44 @@ export class FileSession {
         if (reported) return;
         reported = true;
         this.record(completed ? 'download' : 'download.aborted', row.path, bytesSent);
+      },
+    };
+  }
+
+  /** Is this file one a follower may wait for (announced or uploading, not yet complete)? */
+  async arriving(rawPath: string): Promise<boolean> {
+    this.can('read');
+    const path = canonicalPath(rawPath);
+    const row = path === '' ? undefined : await this.files.byPath(this.event.id, path);
+    return Boolean(row && row.kind === 'file' && !this.hiddenFromMe(row) && (row.state === 'pending' || row.state === 'uploading'));
+  }
+
+  /**
+   * Follows a file that is `pending` (waits for its upload to start, bounded) or `uploading`:
+   * bytes stored so far at once, the rest as it arrives, an error if the upload fails.
+   */
+  async openFollow(rawPath: string): Promise<LiveDownload> {
+    this.can('read');
+    const path = canonicalPath(rawPath);
+    const row = path === '' ? undefined : await this.files.byPath(this.event.id, path);
+    if (!row || row.kind !== 'file' || this.hiddenFromMe(row) || (row.state !== 'pending' && row.state !== 'uploading')) {
+      throw new GatewayError('not_found', `${path} is not arriving`);
+    }
+    const limits = this.deps.follow;
+    const upload = (await activeUpload(this.deps.db, this.event.id, path)) ?? (await waitForUploadStart(this.deps, this.event.id, path, limits.pendingWaitMs));
+    if (!upload) throw new GatewayError('not_ready', `${path} is still ${row.state}; try again later`);
+    if (!this.deps.storage.capabilities.liveRead) throw new GatewayError('not_ready', `${path} is still uploading`);
+    await this.countDownload();
+    const reader = await this.deps.storage.openTempReader(this.event.id, upload.id);
+    const follow = new FollowRead(this.deps, this.event.id, path, upload, reader, limits);
+    let reported = false;
+    return {
+      path, name: row.name, declaredSize: upload.length ?? row.size, sha256: upload.sha256 ?? row.sha256, follow,
+      done: (bytesSent, completed) => {
+        if (reported) return;
+        reported = true;
+        void follow.close();
+        this.record(completed ? 'download' : 'download.aborted', path, bytesSent);
       },
     };
   }

@@ -6,6 +6,7 @@ import type { StorageBackend } from './backends/StorageBackend.js';
 import type { AccessRecorder } from './accessRecorder.js';
 import type { DomainBus } from './events.js';
 import type { LiveTransfers } from './live.js';
+import type { FollowLimits } from './follow.js';
 
 export interface EventLimits {
   defaultTtlMs: number;
@@ -31,6 +32,7 @@ export interface CacheDeps {
   recorder: AccessRecorder;
   live: LiveTransfers;
   limits: EventLimits;
+  follow: FollowLimits;
   hasher: PasswordHasher;
   credentials: CredentialCache;
   addresses: Addresses;

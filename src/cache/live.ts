@@ -1,34 +1,88 @@
-/** Bytes of transfers in flight, by event and path: progress without a database write per chunk. */
+import { EventEmitter } from 'node:events';
+import type { DomainBus } from './events.js';
+
+export type LiveSignal =
+  | { kind: 'progress'; uploadId: string; bytes: number }
+  | { kind: 'rewind'; uploadId: string; bytes: number }
+  | { kind: 'end'; uploadId: string; outcome: 'complete' | 'failed' | 'aborted' | 'paused' };
+
+interface Entry {
+  uploadId: string;
+  size: number | null;
+  bytes: number;
+  count: number;
+  lastEmit: number;
+}
+
+const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * Transfers in flight, by event and path: progress for listings and live pages without a database
+ * write per chunk, and signals that followers (downloads of a file still uploading) wait on.
+ * `bytes` is always the contiguous prefix already written, never a range with holes.
+ */
 export class LiveTransfers {
-  private readonly active = new Map<string, { bytes: number; size: number | null; count: number }>();
+  private readonly active = new Map<string, Entry>();
+  private readonly signals = new EventEmitter();
+
+  constructor(private readonly bus: DomainBus) {
+    this.signals.setMaxListeners(0);
+  }
 
   private key(eventId: string, path: string): string {
     return `${eventId}\u0000${path}`;
   }
 
-  start(eventId: string, path: string, size: number | null, bytes: number): void {
+  start(eventId: string, path: string, uploadId: string, size: number | null, bytes: number): void {
     const k = this.key(eventId, path);
     const cur = this.active.get(k);
-    if (cur) {
-      cur.count++;
-      cur.bytes = bytes;
-    } else this.active.set(k, { bytes, size, count: 1 });
+    if (cur && cur.uploadId === uploadId) cur.count++;
+    else this.active.set(k, { uploadId, size, bytes, count: 1, lastEmit: 0 });
+    this.signals.emit(k, { kind: 'progress', uploadId, bytes } satisfies LiveSignal);
   }
 
-  progress(eventId: string, path: string, bytes: number): void {
-    const cur = this.active.get(this.key(eventId, path));
-    if (cur) cur.bytes = bytes;
-  }
-
-  end(eventId: string, path: string): void {
+  progress(eventId: string, path: string, uploadId: string, bytes: number): void {
     const k = this.key(eventId, path);
     const cur = this.active.get(k);
-    if (!cur) return;
-    if (--cur.count <= 0) this.active.delete(k);
+    if (!cur || cur.uploadId !== uploadId) return;
+    cur.bytes = bytes;
+    this.signals.emit(k, { kind: 'progress', uploadId, bytes } satisfies LiveSignal);
+    const now = Date.now();
+    if (now - cur.lastEmit >= PROGRESS_INTERVAL_MS) {
+      cur.lastEmit = now;
+      this.bus.emit({ type: 'file.progress', at: now, eventId, path, bytes, size: cur.size });
+    }
+  }
+
+  /** Bytes that were written but then discarded (a chunk that failed its checksum). */
+  rewind(eventId: string, path: string, uploadId: string, bytes: number): void {
+    const k = this.key(eventId, path);
+    const cur = this.active.get(k);
+    if (cur && cur.uploadId === uploadId) cur.bytes = bytes;
+    this.signals.emit(k, { kind: 'rewind', uploadId, bytes } satisfies LiveSignal);
+  }
+
+  end(eventId: string, path: string, uploadId: string, outcome: 'complete' | 'failed' | 'aborted' | 'paused'): void {
+    const k = this.key(eventId, path);
+    const cur = this.active.get(k);
+    if (cur && cur.uploadId === uploadId && --cur.count <= 0) this.active.delete(k);
+    if (outcome === 'paused' && cur && cur.count > 0) return;
+    this.signals.emit(k, { kind: 'end', uploadId, outcome } satisfies LiveSignal);
   }
 
   bytes(eventId: string, path: string): number | null {
     return this.active.get(this.key(eventId, path))?.bytes ?? null;
+  }
+
+  current(eventId: string, path: string): { uploadId: string; bytes: number; size: number | null } | null {
+    const e = this.active.get(this.key(eventId, path));
+    return e ? { uploadId: e.uploadId, bytes: e.bytes, size: e.size } : null;
+  }
+
+  subscribe(eventId: string, path: string, listener: (s: LiveSignal) => void): () => void {
+    const k = this.key(eventId, path);
+    this.signals.on(k, listener);
+    return () => this.signals.off(k, listener);
   }
 
   countForEvent(eventId: string): number {

@@ -93,7 +93,7 @@ export class Transfer {
       deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path: file.path, state: 'uploading', bytes: 0, size: opts.length ?? file.size });
     }
     const t = new Transfer(deps, upload, event, owner, 0);
-    deps.live.start(event.id, file.path, opts.length ?? file.size, 0);
+    deps.live.start(event.id, file.path, upload.id, opts.length ?? file.size, 0);
     return t;
   }
 
@@ -104,7 +104,7 @@ export class Transfer {
     const offset = Math.min(onDisk, upload.offset_bytes);
     const t = new Transfer(deps, upload, event, owner, offset);
     if (onDisk !== offset) await (await t.open()).truncate(offset);
-    deps.live.start(event.id, upload.path, upload.length, offset);
+    deps.live.start(event.id, upload.path, upload.id, upload.length, offset);
     return t;
   }
 
@@ -145,12 +145,13 @@ export class Transfer {
           chunkHash?.update(c);
         }
         written = n;
-        this.deps.live.progress(this.event.id, this.path, position + n);
+        this.deps.live.progress(this.event.id, this.path, this.upload.id, position + n);
       });
     } catch (err) {
       if (chunkHash) {
         // A chunk under checksum is all or nothing.
         await writer.truncate(position);
+        this.deps.live.rewind(this.event.id, this.path, this.upload.id, position);
         this.hash = hashing ? null : this.hash;
         await this.acknowledge(position);
       } else {
@@ -161,6 +162,7 @@ export class Transfer {
     }
     if (chunkHash && !chunkHash.digest().equals(verify!.expected)) {
       await writer.truncate(position);
+      this.deps.live.rewind(this.event.id, this.path, this.upload.id, position);
       if (hashing) this.hash = null;
       await this.acknowledge(position);
       throw new GatewayError('checksum_mismatch', 'chunk checksum mismatch');
@@ -181,7 +183,32 @@ export class Transfer {
       this.hashedUpTo += data.length;
     } else if (position < this.hashedUpTo) this.hash = null;
     this.offset = Math.max(this.offset, position + data.length);
-    this.deps.live.progress(this.event.id, this.path, this.offset);
+    this.advanceContiguous(position, position + data.length);
+  }
+
+  /** Followers may read only the gap-free prefix: out-of-order writes wait as islands until it reaches them. */
+  private contiguous = 0;
+  private readonly islands = new Map<number, number>();
+  private advanceContiguous(start: number, end: number): void {
+    if (start > this.contiguous) {
+      this.islands.set(start, Math.max(end, this.islands.get(start) ?? 0));
+      return;
+    }
+    let reach = Math.max(this.contiguous, end);
+    for (let merged = true; merged; ) {
+      merged = false;
+      for (const [s, e] of this.islands) {
+        if (s <= reach) {
+          reach = Math.max(reach, e);
+          this.islands.delete(s);
+          merged = true;
+        }
+      }
+    }
+    if (reach > this.contiguous) {
+      this.contiguous = reach;
+      this.deps.live.progress(this.event.id, this.path, this.upload.id, reach);
+    }
   }
 
   private cachedLimit: { at: number; limit: number } | null = null;
@@ -253,7 +280,7 @@ export class Transfer {
       throw err;
     }
     this.done = true;
-    this.deps.live.end(this.event.id, this.path);
+    this.deps.live.end(this.event.id, this.path, this.upload.id, 'complete');
     if (previousBlob) await this.deps.storage.removeBlob(this.event.id, previousBlob).catch(() => undefined);
     this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: 'complete', bytes: size, size });
     this.deps.recorder.record({ event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol, action: 'upload', path: this.path, bytes: size, ip: this.owner.ip });
@@ -288,7 +315,7 @@ export class Transfer {
     return h.digest('hex');
   }
 
-  private async release(): Promise<void> {
+  private async release(outcome: 'failed' | 'aborted' = 'failed'): Promise<void> {
     await this.writer?.close().catch(() => undefined);
     this.writer = null;
     await this.deps.storage.discardTemp(this.event.id, this.upload.id).catch(() => undefined);
@@ -296,13 +323,13 @@ export class Transfer {
       await new EventsRepo(tx).adjust(this.event.id, 0, -this.upload.reserved);
       await new UploadsRepo(tx).remove(this.upload.id);
     });
-    this.deps.live.end(this.event.id, this.path);
+    this.deps.live.end(this.event.id, this.path, this.upload.id, outcome);
     this.done = true;
   }
 
   /** Drops the upload: a file that never had content goes back to `pending` (or `failed`). */
   private async fail(reason: 'checksum_mismatch' | 'aborted'): Promise<void> {
-    await this.release();
+    await this.release(reason === 'aborted' ? 'aborted' : 'failed');
     const now = Date.now();
     const row = await new FilesRepo(this.deps.db).byPath(this.event.id, this.path);
     if (row && row.kind === 'file' && row.state !== 'complete') {
@@ -323,7 +350,7 @@ export class Transfer {
     if (this.upload.protocol === 'tus' && !discard) {
       await this.writer?.close().catch(() => undefined);
       this.writer = null;
-      this.deps.live.end(this.event.id, this.path);
+      this.deps.live.end(this.event.id, this.path, this.upload.id, 'paused');
       this.done = true;
       return;
     }
@@ -335,6 +362,6 @@ export class Transfer {
     if (this.done) return;
     await this.writer?.close().catch(() => undefined);
     this.writer = null;
-    this.deps.live.end(this.event.id, this.path);
+    this.deps.live.end(this.event.id, this.path, this.upload.id, 'paused');
   }
 }

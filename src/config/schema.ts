@@ -59,6 +59,7 @@ export const configSchema = z
         maxConcurrentHashes: z.number().int().positive(),
       })
       .strict(),
+    live: z.object({ pendingWaitSeconds: z.number().min(0), stallSeconds: z.number().positive() }).strict(),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
   })
   .strict();

@@ -50,3 +50,38 @@ export function interruptedPatch(location: string, token: string, offset: number
     req.write(data.subarray(0, sendBytes), () => setTimeout(() => req.destroy(), 200));
   });
 }
+
+/**
+ * A throttled PATCH: `data` goes out in `piece`-byte writes every `tickMs`. `onProgress` sees the
+ * bytes sent so far; `abortAt` cuts the connection after that many bytes.
+ */
+export function slowPatch(location: string, token: string, offset: number, data: Buffer, opts: { piece: number; tickMs: number; abortAt?: number; onProgress?: (sent: number) => void }): Promise<number> {
+  const u = new URL(location);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: u.hostname, port: u.port, method: 'PATCH', path: u.pathname,
+        headers: { ...TUS, authorization: `Bearer ${token}`, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset), 'Content-Length': String(data.length) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', (err) => (opts.abortAt !== undefined ? resolve(0) : reject(err)));
+    let sent = 0;
+    const tick = () => {
+      if (opts.abortAt !== undefined && sent >= opts.abortAt) {
+        req.destroy();
+        return;
+      }
+      const end = Math.min(data.length, sent + opts.piece);
+      req.write(data.subarray(sent, end));
+      sent = end;
+      opts.onProgress?.(sent);
+      if (sent < data.length) setTimeout(tick, opts.tickMs);
+      else req.end();
+    };
+    tick();
+  });
+}

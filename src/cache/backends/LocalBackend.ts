@@ -87,7 +87,7 @@ class LocalTempWriter implements TempWriter {
 
 export class LocalBackend implements StorageBackend {
   readonly name = 'local';
-  readonly capabilities = { randomWrite: true, atomicRename: true, serverCopy: true };
+  readonly capabilities = { randomWrite: true, atomicRename: true, serverCopy: true, liveRead: true };
 
   constructor(private readonly root: string) {}
 
@@ -142,6 +142,17 @@ export class LocalBackend implements StorageBackend {
     } catch {
       return [];
     }
+  }
+
+  async openTempReader(eventId: string, tempId: string): Promise<BlobReader> {
+    const fh = await open(this.tempPath(eventId, tempId), 'r');
+    return {
+      get size() {
+        return 0;
+      },
+      read: async (buffer, offset, length, position) => (await fh.read(buffer, offset, length, position)).bytesRead,
+      close: () => fh.close(),
+    };
   }
 
   async commitTemp(eventId: string, tempId: string, blob: string): Promise<void> {

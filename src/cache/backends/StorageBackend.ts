@@ -13,6 +13,8 @@ export interface StorageCapabilities {
   atomicRename: boolean;
   /** Copies without streaming bytes through the gateway. */
   serverCopy: boolean;
+  /** Temp blobs can be read while written (downloads that follow a live upload). */
+  liveRead: boolean;
 }
 
 export interface ByteRange {
@@ -57,6 +59,11 @@ export interface StorageBackend {
   openTemp(eventId: string, tempId: string): Promise<TempWriter>;
   tempSize(eventId: string, tempId: string): Promise<number | null>;
   listTemps(eventId: string): Promise<string[]>;
+  /**
+   * Reads a temp blob while it is being written (followers of a live upload). On local disk the
+   * handle stays valid after the commit renames the temp, so a follower reads to the end unbroken.
+   */
+  openTempReader(eventId: string, tempId: string): Promise<BlobReader>;
   /** Durable commit: sync the temp, move it to `blob`, sync the folder. Replaces an existing blob. */
   commitTemp(eventId: string, tempId: string, blob: string): Promise<void>;
   discardTemp(eventId: string, tempId: string): Promise<void>;

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Download, FileSession } from '../../cache/FileSession.js';
 import { GatewayError } from '../../shared/errors.js';
 import { baseName } from '../../shared/paths.js';
+import { followStream } from '../../cache/follow.js';
 
 /** Served files never render in our origin: attachment, nosniff and a sandbox CSP, whatever the name. */
 export function setFileHeaders(res: Response, name: string): void {
@@ -17,7 +18,14 @@ export function setFileHeaders(res: Response, name: string): void {
 
 /** GET/HEAD of one file with a single Range (multi-range requests get the whole file). */
 export async function serveFile(req: Request, res: Response, session: FileSession, path: string): Promise<void> {
-  const node = await session.stat(path);
+  let node;
+  try {
+    node = await session.stat(path);
+  } catch (err) {
+    // Not complete yet: a file still arriving is followed rather than refused.
+    if (err instanceof GatewayError && err.code === 'not_found' && (await session.arriving(path))) return serveFollow(req, res, session, path);
+    throw err;
+  }
   if (node.kind !== 'file') throw new GatewayError('not_found', `${path} is a folder`);
   const etag = `"${node.etag}"`;
   setFileHeaders(res, baseName(node.path));
@@ -62,6 +70,36 @@ async function streamTo(res: Response, dl: Download, expected: number): Promise<
     dl.done(expected, true);
   } catch {
     dl.done(res.socket?.bytesWritten ?? 0, false);
+    res.destroy();
+  }
+}
+
+/**
+ * A file still uploading: bytes stored so far at once, the rest as they arrive, over one response.
+ * Content-Length is the declared size, so a client sees a cut connection as a short transfer; if
+ * the upload fails the connection is destroyed, never ended as if the file were whole.
+ */
+async function serveFollow(req: Request, res: Response, session: FileSession, path: string): Promise<void> {
+  const live = await session.openFollow(path);
+  setFileHeaders(res, live.name);
+  res.setHeader('X-Handoff-State', 'uploading');
+  if (live.sha256) res.setHeader('Repr-Digest', `sha-256=:${Buffer.from(live.sha256, 'hex').toString('base64')}:`);
+  if (live.declaredSize !== null) res.setHeader('Content-Length', String(live.declaredSize));
+  if (req.method === 'HEAD') {
+    live.done(0, false);
+    res.status(200).end();
+    return;
+  }
+  res.status(200);
+  res.flushHeaders();
+  let sent = 0;
+  const stream = followStream(live.follow);
+  stream.on('data', (c: Buffer) => (sent += c.length));
+  try {
+    await pipeline(stream, res);
+    live.done(sent, true);
+  } catch {
+    live.done(sent, false);
     res.destroy();
   }
 }

@@ -14,7 +14,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   too_large: 413,
   precondition_failed: 412,
   locked: 423,
-  not_ready: 409,
+  not_ready: 425,
   rate_limited: 429,
   checksum_mismatch: 422,
   storage_full: 507,
