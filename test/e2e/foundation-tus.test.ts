@@ -40,8 +40,10 @@ test('an upload cut half-way resumes at the server offset and ends complete with
   // While partial, nobody is offered the file.
   t.is((await fileState(ev.id, 'big.bin')).state, 'uploading');
   const r = ev.recipients[0];
+  // A download now follows the upload (live events): never served as a complete file before it is one.
   const early = await fetch(`${g.url}/e/${ev.id}/files/big.bin`, { headers: { authorization: basic(r.username, r.password) } });
-  t.not(early.status, 200);
+  t.is(early.headers.get('x-handoff-state'), 'uploading');
+  t.is(early.headers.get('content-length'), String(data.length));
   const listing = await fetch(`${g.url}/e/${ev.id}/`, { headers: { authorization: basic(r.username, r.password) } });
   t.false((await listing.text()).includes('href="files/big.bin"'));
   // A PATCH at the wrong offset changes nothing.
@@ -54,6 +56,7 @@ test('an upload cut half-way resumes at the server offset and ends complete with
   t.is(f.sha256, sha256(data));
   const got = Buffer.from(await (await fetch(`${g.url}/e/${ev.id}/files/big.bin`, { headers: { authorization: basic(r.username, r.password) } })).arrayBuffer());
   t.is(sha256(got), sha256(data));
+  t.is(sha256(Buffer.from(await early.arrayBuffer())), sha256(data), 'the follower ends with the whole file');
   // A client that lost the last answer learns the upload is done.
   t.is((await head(up.location!, alice.token)).offset, data.length);
 });
