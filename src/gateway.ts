@@ -16,6 +16,7 @@ import type { Addresses, CacheDeps } from './cache/deps.js';
 import { EventService } from './cache/EventService.js';
 import { DomainBus } from './cache/events.js';
 import { LiveTransfers } from './cache/live.js';
+import { Notifier } from './cache/notify.js';
 import type { Config } from './config/load.js';
 import type { Database } from './db/Database.js';
 import { migrate } from './db/migrate.js';
@@ -56,6 +57,7 @@ export class Gateway {
     readonly accounts: Accounts,
     readonly recorder: AccessRecorder,
     readonly events: EventService,
+    readonly notifier: Notifier,
     log: Logger,
     private readonly announce: (line: string) => void,
     readonly deps: CacheDeps,
@@ -90,6 +92,7 @@ export class Gateway {
     const live = new LiveTransfers(bus);
     const deps: CacheDeps = {
       db, storage, bus, recorder, live, hasher, credentials, addresses, log,
+      eventWebhooks: config.notifications.eventWebhooks,
       follow: { pendingWaitMs: config.live.pendingWaitSeconds * 1000, stallMs: config.live.stallSeconds * 1000 },
       limits: {
         defaultTtlMs: parseDuration(config.events.defaultTtl)!,
@@ -100,7 +103,17 @@ export class Gateway {
       },
     };
     const events = new EventService(deps);
-    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, log, opts.announce ?? (() => undefined), deps);
+    const notifier = new Notifier(
+      db, bus,
+      {
+        globalUrl: config.notifications.webhookUrl,
+        secret: config.notifications.secret ?? (await storedSecret(db, 'webhook-signing')),
+        timeoutMs: config.notifications.timeoutSeconds * 1000,
+        maxAttempts: config.notifications.maxAttempts,
+      },
+      log,
+    );
+    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, log, opts.announce ?? (() => undefined), deps);
     return gateway;
   }
 
@@ -133,6 +146,7 @@ export class Gateway {
     const app = createHttpApp({
       auth: this.auth,
       events: this.events,
+      bus: this.bus,
       log: this.log,
       publicUrl: () => this.publicUrl,
       maxJsonBytes: this.config.http.maxJsonBytes,
@@ -159,6 +173,7 @@ export class Gateway {
     // With an OS-chosen port and no publicUrl of the operator's, hand out the address we really serve.
     if (this.config.http.port === 0 && this.config.publicUrl === DEFAULT_PUBLIC_URL) this.publicUrlValue = this.httpUrl;
     this.announce(`http listening on ${this.httpUrl}`);
+    this.notifier.start();
   }
 
   /** Stops accepting, lets transfers finish for `graceMs`, then cuts what remains and closes the database. */
@@ -174,7 +189,17 @@ export class Gateway {
       await closed;
       clearTimeout(timer);
     }
+    await this.notifier.stop();
     await this.recorder.close();
     await this.db.close();
   }
+}
+
+/** A secret generated once and kept in the database (webhook signing when the config names none). */
+async function storedSecret(db: Database, name: string): Promise<string> {
+  const row = await db.get<{ value: string }>('SELECT value FROM secrets WHERE name = ?', [name]);
+  if (row) return row.value;
+  const value = randomBytes(32).toString('base64url');
+  await db.run('INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', [name, value]);
+  return (await db.get<{ value: string }>('SELECT value FROM secrets WHERE name = ?', [name]))!.value;
 }

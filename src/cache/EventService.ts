@@ -27,6 +27,7 @@ export interface CreateEventInput {
   expires?: string;
   files: ManifestEntry[];
   recipients?: RecipientInput[];
+  webhooks?: string[];
 }
 
 export interface RecipientView {
@@ -51,8 +52,10 @@ export interface EventView {
   quotaBytes: number;
   usedBytes: number;
   addresses: { web: string; webdav: string; sftp: string };
+  completedAt: string | null;
   files: FileView[];
   recipients: RecipientView[];
+  webhooks: string[];
 }
 
 export interface IssuedCredential {
@@ -102,6 +105,7 @@ export class EventService {
     const quota = announced + this.deps.limits.quotaSlack;
     if (quota > limits.maxQuota) throw new GatewayError('quota_exceeded', `the manifest (${announced} bytes) exceeds the allowed event size`);
     const title = (input.title ?? '').trim().slice(0, 200);
+    const webhooks = this.checkWebhooks(input.webhooks ?? []);
     const prepared = await this.prepareRecipients(input.recipients ?? [], now);
     const id = newEventId();
     await this.deps.storage.createContainer(id);
@@ -109,6 +113,7 @@ export class EventService {
       await new EventsRepo(tx).insert({ id, owner_id: principal.id, title, created_at: now, expires_at: expiresAt, quota_bytes: quota });
       await this.insertManifest(tx, id, files, now);
       for (const r of prepared) await this.insertRecipient(tx, id, r);
+      for (const url of webhooks) await tx.run('INSERT INTO event_webhooks (event_id, url, created_at) VALUES (?, ?, ?)', [id, url, now]);
     });
     this.deps.bus.emit({ type: 'event.created', at: now, eventId: id, by: principal.name });
     this.deps.recorder.record({ event_id: id, at: now, who: principal.name, protocol: 'api', action: 'event.create', path: null, bytes: announced, ip: null });
@@ -233,9 +238,29 @@ export class EventService {
       quotaBytes: event.quota_bytes,
       usedBytes: event.used_bytes,
       addresses: { web: a.web(event.id), webdav: a.webdav(event.id), sftp: a.sftp(event.id) },
+      completedAt: iso(event.completed_at),
       files: files.map((f) => fileView(f, f.state === 'uploading' ? this.deps.live.bytes(event.id, f.path) : null)),
       recipients: recipients.map((r) => this.recipientView(r)),
+      webhooks: withFiles ? (await this.deps.db.query<{ url: string }>('SELECT url FROM event_webhooks WHERE event_id = ? ORDER BY id', [event.id])).map((w) => w.url) : [],
     };
+  }
+
+  /** Per-event webhook URLs (http/https only; the operator can turn the feature off: SSRF surface). */
+  private checkWebhooks(urls: string[]): string[] {
+    if (urls.length === 0) return [];
+    if (!this.deps.eventWebhooks) throw new GatewayError('forbidden', 'per-event webhooks are disabled on this gateway');
+    if (urls.length > 5) throw new GatewayError('bad_request', 'at most 5 webhooks per event');
+    return urls.map((u, i) => {
+      let parsed: URL;
+      try {
+        parsed = new URL(u);
+      } catch {
+        throw new GatewayError('bad_request', `webhooks[${i}] is not a URL`);
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new GatewayError('bad_request', `webhooks[${i}] must be http or https`);
+      if (parsed.username || parsed.password) throw new GatewayError('bad_request', `webhooks[${i}] may not carry credentials`);
+      return parsed.toString();
+    });
   }
 
   recipientView(r: RecipientRow): RecipientView {
@@ -251,7 +276,7 @@ export class EventService {
     return event;
   }
 
-  async update(principal: Principal, id: string, patch: { title?: string; expires?: string; closed?: boolean }): Promise<EventView> {
+  async update(principal: Principal, id: string, patch: { title?: string; expires?: string; closed?: boolean; webhooks?: string[] }): Promise<EventView> {
     const event = await this.manageable(principal, id);
     if (event.purged_at !== null) throw new GatewayError('gone', 'this event has been deleted');
     const now = Date.now();
@@ -259,7 +284,13 @@ export class EventService {
     if (patch.title !== undefined) fields.title = patch.title.trim().slice(0, 200);
     if (patch.expires !== undefined) fields.expires_at = this.expiryFrom(patch.expires, now, 'expires', (await this.senderLimits(principal)).maxTtlMs);
     if (patch.closed !== undefined) fields.closed_at = patch.closed ? (event.closed_at ?? now) : null;
-    await this.events.update(id, fields);
+    const webhooks = patch.webhooks === undefined ? null : this.checkWebhooks(patch.webhooks);
+    await this.deps.db.transaction(async (tx) => {
+      await new EventsRepo(tx).update(id, fields);
+      if (webhooks === null) return;
+      await tx.run('DELETE FROM event_webhooks WHERE event_id = ?', [id]);
+      for (const url of webhooks) await tx.run('INSERT INTO event_webhooks (event_id, url, created_at) VALUES (?, ?, ?)', [id, url, now]);
+    });
     if (patch.closed) this.deps.bus.emit({ type: 'event.closed', at: now, eventId: id });
     return this.get(principal, id);
   }

@@ -14,7 +14,7 @@ import type { BlobReader, ByteRange } from './backends/StorageBackend.js';
 import type { CacheDeps } from './deps.js';
 import { isClientClutter, isServed } from './manifest.js';
 import { Transfer, type WriteOptions } from './transfers.js';
-import { FollowRead, activeUpload, waitForUploadStart } from './follow.js';
+import { FollowRead, activeUpload, followStream, waitForUploadStart } from './follow.js';
 
 export interface NodeInfo {
   id: number | null;
@@ -109,9 +109,11 @@ export class FileSession {
   }
 
   private record(action: string, path: string | null, bytes: number | null): void {
-    this.deps.recorder.record({
-      event_id: this.event.id, at: Date.now(), who: this.principal.name, protocol: this.ctx.protocol, action, path, bytes, ip: this.ctx.ip,
-    });
+    const at = Date.now();
+    this.deps.recorder.record({ event_id: this.event.id, at, who: this.principal.name, protocol: this.ctx.protocol, action, path, bytes, ip: this.ctx.ip });
+    if (action === 'download' || action === 'download.zip') {
+      this.deps.bus.emit({ type: 'file.downloaded', at, eventId: this.event.id, path, who: this.principal.name, protocol: this.ctx.protocol, bytes: bytes ?? 0 });
+    }
   }
 
   private rootNode(): NodeInfo {
@@ -200,6 +202,10 @@ export class FileSession {
    * bytes stored so far at once, the rest as it arrives, an error if the upload fails.
    */
   async openFollow(rawPath: string): Promise<LiveDownload> {
+    return this.openFollowRow(rawPath, true);
+  }
+
+  private async openFollowRow(rawPath: string, count: boolean): Promise<LiveDownload> {
     this.can('read');
     const path = canonicalPath(rawPath);
     const row = path === '' ? undefined : await this.files.byPath(this.event.id, path);
@@ -210,7 +216,7 @@ export class FileSession {
     const upload = (await activeUpload(this.deps.db, this.event.id, path)) ?? (await waitForUploadStart(this.deps, this.event.id, path, limits.pendingWaitMs));
     if (!upload) throw new GatewayError('not_ready', `${path} is still ${row.state}; try again later`);
     if (!this.deps.storage.capabilities.liveRead) throw new GatewayError('not_ready', `${path} is still uploading`);
-    await this.countDownload();
+    if (count) await this.countDownload();
     const reader = await this.deps.storage.openTempReader(this.event.id, upload.id);
     const follow = new FollowRead(this.deps, this.event.id, path, upload, reader, limits);
     let reported = false;
@@ -242,12 +248,33 @@ export class FileSession {
     };
   }
 
-  /** Complete files in path order for "download all", with their content streams opened lazily. */
-  async zipEntries(): Promise<Array<{ node: NodeInfo; open: () => Readable }>> {
+  /**
+   * Entries for "download all": complete files in path order, each opened only when the archive
+   * reaches it. With `follow`, also files still arriving, in manifest (announcement) order, each
+   * waited for as it uploads; `open` answers null for a file that will not arrive (skipped).
+   */
+  async zipEntries(follow = false): Promise<Array<{ node: NodeInfo; open: () => Promise<Readable | null> }>> {
     this.can('read');
-    const rows = (await this.files.allFiles(this.event.id)).filter((r) => r.state === 'complete' && r.blob && !this.hiddenFromMe(r));
+    const all = (await this.files.allFiles(this.event.id)).filter((r) => r.blob || follow ? !this.hiddenFromMe(r) : false);
+    const rows = follow
+      ? all.filter((r) => r.state === 'complete' || r.state === 'pending' || r.state === 'uploading').sort((a, b) => a.id - b.id)
+      : all.filter((r) => r.state === 'complete' && r.blob);
     await this.countDownload();
-    return rows.map((r) => ({ node: nodeOf(r), open: () => this.deps.storage.readStream(this.event.id, r.blob!) }));
+    return rows.map((r) => ({
+      node: nodeOf(r),
+      open: async () => {
+        const fresh = await this.files.byId(r.id);
+        if (fresh?.state === 'complete' && fresh.blob) return this.deps.storage.readStream(this.event.id, fresh.blob);
+        if (!follow || !fresh || (fresh.state !== 'pending' && fresh.state !== 'uploading')) return null;
+        try {
+          const live = await this.openFollowRow(fresh.path, false);
+          return followStream(live.follow);
+        } catch (err) {
+          if (err instanceof GatewayError && err.code === 'not_ready') return null;
+          throw err;
+        }
+      },
+    }));
   }
 
   recordZip(bytes: number, completed: boolean): void {

@@ -33,6 +33,8 @@ export interface CacheDeps {
   live: LiveTransfers;
   limits: EventLimits;
   follow: FollowLimits;
+  /** Senders may attach webhook URLs to their events. */
+  eventWebhooks: boolean;
   hasher: PasswordHasher;
   credentials: CredentialCache;
   addresses: Addresses;

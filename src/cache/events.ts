@@ -9,6 +9,8 @@ export type DomainEvent =
   | { type: 'event.deleted'; at: number; eventId: string }
   | { type: 'file.state'; at: number; eventId: string; path: string; state: FileState; bytes: number; size: number | null }
   | { type: 'file.progress'; at: number; eventId: string; path: string; bytes: number; size: number | null }
+  | { type: 'file.downloaded'; at: number; eventId: string; path: string | null; who: string; protocol: Protocol; bytes: number }
+  | { type: 'event.completed'; at: number; eventId: string }
   | { type: 'recipient.revoked'; at: number; eventId: string; recipientId: number }
   | { type: 'auth.failed'; at: number; username: string | null; protocol: Protocol; ip: string };
 

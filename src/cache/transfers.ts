@@ -283,8 +283,20 @@ export class Transfer {
     this.deps.live.end(this.event.id, this.path, this.upload.id, 'complete');
     if (previousBlob) await this.deps.storage.removeBlob(this.event.id, previousBlob).catch(() => undefined);
     this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: 'complete', bytes: size, size });
+    await this.announceIfEventComplete(now);
     this.deps.recorder.record({ event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol, action: 'upload', path: this.path, bytes: size, ip: this.owner.ip });
     return committed;
+  }
+
+  /** When the last announced file turns complete, the event is complete (webhooks, live pages). */
+  private async announceIfEventComplete(now: number): Promise<void> {
+    const open = await this.deps.db.get<{ n: number; total: number }>(
+      "SELECT SUM(CASE WHEN state <> 'complete' THEN 1 ELSE 0 END) AS n, COUNT(*) AS total FROM files WHERE event_id = ? AND kind = 'file' AND size IS NOT NULL AND state <> 'removed'",
+      [this.event.id],
+    );
+    if (!open || open.total === 0 || open.n !== 0) return;
+    const first = await this.deps.db.run('UPDATE events SET completed_at = ? WHERE id = ? AND completed_at IS NULL', [now, this.event.id]);
+    if (first.changes === 1) this.deps.bus.emit({ type: 'event.completed', at: now, eventId: this.event.id });
   }
 
   /** The file row may have been removed or renamed away meanwhile; the upload recreates it at its path. */

@@ -60,6 +60,15 @@ export const configSchema = z
       })
       .strict(),
     live: z.object({ pendingWaitSeconds: z.number().min(0), stallSeconds: z.number().positive() }).strict(),
+    notifications: z
+      .object({
+        webhookUrl: z.url({ protocol: /^https?$/ }).nullable(),
+        secret: z.string().min(16).nullable(),
+        eventWebhooks: z.boolean(),
+        timeoutSeconds: z.number().positive(),
+        maxAttempts: z.number().int().positive(),
+      })
+      .strict(),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }).strict(),
   })
   .strict();

@@ -45,7 +45,9 @@ test('an upload cut half-way resumes at the server offset and ends complete with
   t.is(early.headers.get('x-handoff-state'), 'uploading');
   t.is(early.headers.get('content-length'), String(data.length));
   const listing = await fetch(`${g.url}/e/${ev.id}/`, { headers: { authorization: basic(r.username, r.password) } });
-  t.false((await listing.text()).includes('href="files/big.bin"'));
+  const html = await listing.text();
+  t.true(html.includes('state-uploading'));
+  t.false(html.includes('state-complete'), 'never listed as complete before it is');
   // A PATCH at the wrong offset changes nothing.
   t.is((await patch(up.location!, alice.token, 0, data.subarray(0, 10))).status, 409);
   const done = await patch(up.location!, alice.token, h.offset!, data.subarray(h.offset!));

@@ -14,7 +14,7 @@ export class EventsRepo {
       : this.db.query<EventRow>('SELECT * FROM events WHERE owner_id = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?', [ownerId, limit, offset]);
   }
 
-  async insert(e: Omit<EventRow, 'closed_at' | 'purged_at' | 'used_bytes' | 'reserved_bytes'>): Promise<void> {
+  async insert(e: Omit<EventRow, 'closed_at' | 'purged_at' | 'used_bytes' | 'reserved_bytes' | 'completed_at'>): Promise<void> {
     await this.db.run('INSERT INTO events (id, owner_id, title, created_at, expires_at, quota_bytes) VALUES (?, ?, ?, ?, ?, ?)', [
       e.id, e.owner_id, e.title, e.created_at, e.expires_at, e.quota_bytes,
     ]);

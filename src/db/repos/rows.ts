@@ -26,6 +26,7 @@ export interface EventRow {
   quota_bytes: number;
   used_bytes: number;
   reserved_bytes: number;
+  completed_at: number | null;
 }
 
 export interface FileRow {

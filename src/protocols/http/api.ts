@@ -7,6 +7,8 @@ import type { Logger } from '../../shared/log.js';
 import { requireAuth, requestContext } from './auth.js';
 import { sendError } from './errors.js';
 import { decodeUrlPath, rawSuffix } from './paths.js';
+import { streamChanges, waitForChange } from './live.js';
+import type { DomainBus } from '../../cache/events.js';
 
 const manifestEntry = z.object({ path: z.string().min(1).max(4096), size: z.number().int().min(0), sha256: z.string().nullable().optional() }).strict();
 const recipient = z
@@ -23,9 +25,12 @@ const createEvent = z
     expires: z.string().max(64).optional(),
     files: z.array(manifestEntry).max(1_000_000),
     recipients: z.array(recipient).max(1000).optional(),
+    webhooks: z.array(z.string().max(2048)).max(5).optional(),
   })
   .strict();
-const patchEvent = z.object({ title: z.string().max(200).optional(), expires: z.string().max(64).optional(), closed: z.boolean().optional() }).strict();
+const patchEvent = z
+  .object({ title: z.string().max(200).optional(), expires: z.string().max(64).optional(), closed: z.boolean().optional(), webhooks: z.array(z.string().max(2048)).max(5).optional() })
+  .strict();
 const announce = z.union([z.object({ files: z.array(manifestEntry) }).strict(), z.array(manifestEntry)]);
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -40,7 +45,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 type Handler = (req: Request, res: Response) => Promise<void>;
 
 /** JSON API v1 (CONTRACT). Every route needs a sender's or admin's Bearer token (or Basic password). */
-export function apiRouter(deps: { auth: Authenticator; events: EventService; log: Logger; maxJsonBytes: number }): Router {
+export function apiRouter(deps: { auth: Authenticator; events: EventService; bus: DomainBus; log: Logger; maxJsonBytes: number }): Router {
   const { auth, events, log } = deps;
   const r = express.Router();
   const fail = (res: Response, err: unknown) => sendError(res, err, log);
@@ -94,6 +99,16 @@ export function apiRouter(deps: { auth: Authenticator; events: EventService; log
   r.delete('/events/:id/recipients/:name', wrap(async (req, res) => {
     await events.revokeRecipient(req.principal!, String(req.params.id), String(req.params.name));
     res.status(204).end();
+  }));
+  r.get('/events/:id/stream', wrap(async (req, res) => {
+    const id = String(req.params.id);
+    await events.open(req.principal!, id, requestContext(req, 'api'));
+    await streamChanges(req, res, deps, req.principal!, id);
+  }));
+  r.get('/events/:id/changes', wrap(async (req, res) => {
+    const id = String(req.params.id);
+    await events.open(req.principal!, id, requestContext(req, 'api'));
+    await waitForChange(req, res, deps, req.principal!, id);
   }));
   r.get('/events/:id/log', wrap(async (req, res) => {
     const rows = await events.accessLog(req.principal!, String(req.params.id));

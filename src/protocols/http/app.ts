@@ -2,6 +2,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { join } from 'node:path';
 import type { Authenticator } from '../../auth/Authenticator.js';
 import type { EventService } from '../../cache/EventService.js';
+import type { DomainBus } from '../../cache/events.js';
 import { GatewayError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { apiRouter } from './api.js';
@@ -12,6 +13,7 @@ import { tusRouter } from './tus.js';
 export interface HttpDeps {
   auth: Authenticator;
   events: EventService;
+  bus: DomainBus;
   log: Logger;
   publicUrl: () => string;
   maxJsonBytes: number;

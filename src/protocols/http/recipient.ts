@@ -12,6 +12,8 @@ import { serveFile } from './download.js';
 import { sendError } from './errors.js';
 import { decodeUrlPath, encodeUrlPath, rawSuffix } from './paths.js';
 import { serveZip } from './zip.js';
+import { streamChanges } from './live.js';
+import type { DomainBus } from '../../cache/events.js';
 
 export function formatBytes(n: number | null): string {
   if (n === null) return '—';
@@ -25,7 +27,7 @@ export function formatBytes(n: number | null): string {
 const STATE_LABEL: Record<string, string> = { pending: 'waiting for upload', uploading: 'uploading', complete: 'ready', failed: 'failed', removed: 'removed' };
 
 /** Recipient web access: /e/EVENT/ listing, /e/EVENT/files/PATH, /e/EVENT/zip. HTTP Basic with the recipient's (or owner's) credentials. */
-export function recipientRouter(deps: { auth: Authenticator; events: EventService; log: Logger; viewsDir: string }): Router {
+export function recipientRouter(deps: { auth: Authenticator; events: EventService; bus: DomainBus; log: Logger; viewsDir: string }): Router {
   const { auth, events, log } = deps;
   const r = express.Router({ mergeParams: true });
   const fail = (res: Response, err: unknown) => sendError(res, err, log);
@@ -42,7 +44,7 @@ export function recipientRouter(deps: { auth: Authenticator; events: EventServic
         .filter((f) => f.state !== 'removed' && !(recipient && isClientClutter(baseName(f.path))))
         .map((f) => ({
           ...f,
-          url: f.state === 'complete' ? `files/${encodeUrlPath(f.path)}` : null,
+          url: f.state === 'complete' || f.state === 'uploading' || f.state === 'pending' ? `files/${encodeUrlPath(f.path)}` : null,
           sizeLabel: formatBytes(f.size),
           stateLabel: f.state === 'uploading' && f.size ? `uploading ${Math.floor((100 * f.bytes) / f.size)}%` : STATE_LABEL[f.state],
         }));
@@ -60,11 +62,21 @@ export function recipientRouter(deps: { auth: Authenticator; events: EventServic
     }
   });
 
+  r.get('/events', async (req, res) => {
+    try {
+      const id = eventParam(req);
+      await events.open(req.principal!, id, requestContext(req, 'http'));
+      await streamChanges(req, res, deps, req.principal!, id);
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
   r.get('/zip', async (req, res) => {
     try {
       const id = eventParam(req);
       const session = await events.open(req.principal!, id, requestContext(req, 'http'));
-      await serveZip(res, session, `handoff-${id}`);
+      await serveZip(res, session, `handoff-${id}`, req.query.follow === '1');
     } catch (err) {
       fail(res, err);
     }
