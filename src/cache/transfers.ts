@@ -93,6 +93,8 @@ export class Transfer {
       deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path: file.path, state: 'uploading', bytes: 0, size: opts.length ?? file.size });
     }
     const t = new Transfer(deps, upload, event, owner, 0);
+    // The temp blob exists from the start, so a follower arriving before the first byte can open it.
+    await t.open();
     deps.live.start(event.id, file.path, upload.id, opts.length ?? file.size, 0);
     return t;
   }

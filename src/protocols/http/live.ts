@@ -58,7 +58,8 @@ export async function streamChanges(req: Request, res: Response, deps: { events:
 
 /** Long-poll for scripts: answers on the next change to the event, or after `wait` seconds with changed=false. */
 export async function waitForChange(req: Request, res: Response, deps: { events: EventService; bus: DomainBus }, principal: Principal, eventId: string): Promise<void> {
-  const wait = Math.min(Math.max(Number(req.query.wait ?? 25) || 25, 0), 60) * 1000;
+  const asked = Number(req.query.wait ?? 25);
+  const wait = Math.min(Math.max(Number.isFinite(asked) ? asked : 25, 0), 60) * 1000;
   const changed = await new Promise<boolean>((resolve) => {
     const off = deps.bus.on((e) => {
       if (isLive(e, eventId, principal.kind === 'recipient')) finish(true);
