@@ -36,6 +36,15 @@
       var link = row.cells[0].querySelector('a');
       if (link) row.cells[0].textContent = file.path;
     }
+    recount();
+  }
+
+  function recount() {
+    var ready = table.querySelectorAll('tr.state-complete').length;
+    var counter = document.getElementById('ready-count');
+    if (counter) counter.textContent = String(ready);
+    var zip = document.getElementById('zip-link');
+    if (zip && ready > 0) zip.hidden = false;
   }
 
   var source = new EventSource(table.getAttribute('data-events'));
