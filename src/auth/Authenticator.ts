@@ -98,7 +98,7 @@ export class Authenticator {
   }
 
   private async recipientPrincipal(r: RecipientRow, now = Date.now()): Promise<Principal | null> {
-    if (r.revoked_at !== null) return null;
+    if (r.revoked_at !== null || r.expired_at !== null) return null;
     if (r.expires_at !== null && r.expires_at <= now) return null;
     const event = await this.events.byId(r.event_id);
     // An expired or purged event still authenticates its recipient, so the front-end can answer 410.
