@@ -74,13 +74,15 @@ export async function tusHead(location: string, auth: string): Promise<RawRespon
 export interface ServeChild {
   child: ChildProcess;
   url: string;
+  /** Everything the child printed on stdout (the listening lines). */
+  stdout: () => string;
   stderr: () => string;
   /** Resolves when a stderr line contains `text` (bounded by the child's lifetime). */
   waitForLog(text: string): Promise<void>;
   exited: Promise<number | null>;
 }
 
-/** `handoff serve --config FILE` as a child; resolves once it printed its HTTP address. */
+/** `handoff serve --config FILE` as a child; resolves once it has started every listener. */
 export function startServe(configFile: string): Promise<ServeChild> {
   const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js'), 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -95,9 +97,9 @@ export function startServe(configFile: string): Promise<ServeChild> {
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /http listening on (\S+)/.exec(out);
-      if (m) {
+      if (m && out.includes('admin panel:')) {
         resolve({
-          child, url: m[1], stderr: () => err, exited,
+          child, url: m[1], stderr: () => err, stdout: () => out, exited,
           waitForLog: (text) => (err.includes(text) ? Promise.resolve() : new Promise<void>((res, rej) => {
             waiters.push({ text, resolve: res });
             void exited.then(() => rej(new Error(`serve exited before logging "${text}": ${err}`)));
