@@ -6,9 +6,9 @@ export interface RecoveryReport {
   quickCheck: string;
   /** Retention runs that were running when the process died (the next run finishes their work). */
   interruptedRuns: number;
-  /** tus uploads whose temp survived: the client resumes them with HEAD + PATCH. */
+  /** tus uploads: the client resumes them with HEAD + PATCH. */
   uploadsKept: number;
-  /** Other unfinished uploads (WebDAV, SFTP, or a tus temp that is gone): removed, the client retries. */
+  /** Other unfinished uploads (WebDAV PUT, SFTP): no client can resume them, so they are removed. */
   uploadsDropped: number;
   /** Files left `uploading` with nothing behind them, set back to `pending`. */
   statesReset: number;
@@ -49,8 +49,9 @@ export async function recover(deps: ReconcileDeps, repair: boolean, now = Date.n
   let uploadsKept = 0;
   let uploadsDropped = 0;
   for (const u of await deps.db.query<UploadRow>('SELECT * FROM uploads WHERE completed_at IS NULL')) {
-    const onDisk = await deps.storage.tempSize(u.event_id, u.id);
-    if (u.protocol === 'tus' && onDisk !== null) {
+    if (u.protocol === 'tus') {
+      // Resumable: HEAD reports min(temp size, acknowledged offset); a temp that is missing (no
+      // byte written yet, or lost) just means the client resends from 0. Stale ones go with retention.
       uploadsKept++;
       continue;
     }
