@@ -149,6 +149,9 @@ export class LocalBackend implements StorageBackend {
     const temp = this.tempPath(eventId, tempId);
     const fh = await open(temp, 'r+');
     try {
+      // A fresh mtime tells the orphan sweep this blob is young while its row is being committed.
+      const now = new Date();
+      await fh.utimes(now, now);
       await fh.sync();
     } finally {
       await fh.close();
