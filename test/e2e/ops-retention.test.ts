@@ -119,6 +119,27 @@ test.serial('a crash mid-run is finished by the next run: purged-but-present con
   t.is((await rawRequest(`${tg.url}/e/${D}/files/d.txt`, { headers: { authorization: `Bearer ${s.token}` } })).body.toString(), 'dd', 'live files untouched');
 });
 
+test.serial('after auditDays the access log, tombstones, lockout records and run records are pruned', async (t) => {
+  const s = await tg.sender();
+  const e = await tg.api(s.token, 'POST', '/api/v1/events', { files: [{ path: 'old.txt', size: 1 }] });
+  const E = e.body.id as string;
+  t.is((await tg.api(s.token, 'DELETE', `/api/v1/events/${E}`)).status, 204);
+  t.is((await tg.api(s.token, 'GET', `/api/v1/events/${E}`)).body.state, 'deleted', 'a fresh tombstone stays');
+  const longAgo = Date.now() - 91 * 86_400_000; // auditDays is 90
+  const db = tg.gateway.db;
+  await db.run('UPDATE events SET purged_at = ? WHERE id = ?', [longAgo, E]);
+  await db.run("INSERT INTO access_log (event_id, at, who, protocol, action) VALUES ('someevent', ?, 'x', 'http', 'download')", [longAgo]);
+  await db.run("INSERT INTO auth_failures (key, score, window_start, strikes, updated_at) VALUES ('ip:192.0.2.99', 3, ?, 1, ?)", [longAgo, longAgo]);
+  await db.run("INSERT INTO auth_failures (key, score, window_start, banned_until, strikes, updated_at) VALUES ('ip:192.0.2.98', 3, ?, ?, 1, ?)", [longAgo, Date.now() + 3_600_000, longAgo]);
+  await db.run("INSERT INTO retention_runs (started_at, finished_at, status) VALUES (?, ?, 'ok')", [longAgo, longAgo]);
+  await runsUntil((all) => sum(all, 'tombstonesPruned') >= 1 && sum(all, 'accessLogPruned') >= 1 && sum(all, 'lockoutPruned') >= 1 && sum(all, 'runsPruned') >= 1);
+  t.is((await tg.api(s.token, 'GET', `/api/v1/events/${E}`)).status, 404, 'the tombstone is gone after the audit period');
+  t.is((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM access_log WHERE event_id IN (?, ?)', [E, 'someevent']))?.n, 0);
+  const keys = (await db.query<{ key: string }>("SELECT key FROM auth_failures WHERE key LIKE 'ip:192.0.2.9%'")).map((r) => r.key);
+  t.deepEqual(keys, ['ip:192.0.2.98'], 'a key still banned is kept');
+  t.is((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM retention_runs WHERE started_at = ?', [longAgo]))?.n, 0);
+});
+
 test.serial('a run that overlaps the previous one is skipped and recorded', async (t) => {
   const job = tg.gateway.retention;
   const first = job.run();
