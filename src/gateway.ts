@@ -74,6 +74,7 @@ export class Gateway {
     this.log = log;
     this.publicUrlValue = config.publicUrl;
     this.retention = new RetentionJob(deps, events, config.retention);
+    this.retention.addPruner({ name: 'lockoutIdle', prune: () => lockout.pruneIdle() });
   }
 
   /** Opens the database and storage and builds every service; `start()` then opens the ports. */

@@ -128,6 +128,15 @@ export class Lockout {
     return rows.map((r) => ({ key: r.key, score: r.score, windowStart: r.window_start, bannedUntil: r.banned_until, strikes: r.strikes, updatedAt: r.updated_at }));
   }
 
+  /**
+   * Rows that never led to a ban and whose window has passed carry nothing (the next failure starts
+   * a fresh window), so a spray of made-up usernames does not pile up until the audit period ends.
+   */
+  async pruneIdle(now = Date.now()): Promise<number> {
+    const r = await this.db.run('DELETE FROM auth_failures WHERE strikes = 0 AND banned_until IS NULL AND updated_at < ?', [now - this.policy.windowSeconds * 1000]);
+    return r.changes;
+  }
+
   /** Forgets one key (address, /64 or username) or, without one, everything. Returns how many rows went. */
   async clear(key?: string): Promise<number> {
     const r = key ? await this.db.run('DELETE FROM auth_failures WHERE key = ?', [lockoutKeyOf(key)]) : await this.db.run('DELETE FROM auth_failures');

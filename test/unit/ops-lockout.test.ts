@@ -32,6 +32,9 @@ test('bans grow for repeat offenders, usernames have their own threshold, the sa
     t.is(ipKey('2001:db8:1:2:3:4:5:6'), 'ip6:2001:db8:1:2', 'IPv6 scored per /64');
     t.is(lockoutKeyOf('192.0.2.7'), 'ip:192.0.2.7');
     t.is(lockoutKeyOf('eve'), 'user:eve');
+    await l.recordFailure('192.0.2.50', 'typo', 1, now);
+    t.is(await l.pruneIdle(now + 61_000), 3, 'idle rows without a ban (two addresses, one name) go after the window');
+    t.true((await l.list()).some((e) => e.key === 'ip:192.0.2.7'), 'a key with strikes stays');
     t.is(await l.clear('192.0.2.7'), 1);
     t.false(await l.isBanned('192.0.2.7', undefined, now));
   } finally {
