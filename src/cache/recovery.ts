@@ -21,18 +21,19 @@ export interface RecoveryReport {
   quotaFixed: number;
 }
 
+/** One line per finding; neutral wording, since `handoff check` reports what `serve` would repair. */
 export function describeRecovery(r: RecoveryReport): string[] {
   return [
     `database quick_check: ${r.quickCheck}`,
     `interrupted retention runs: ${r.interruptedRuns}`,
-    `resumable tus uploads kept: ${r.uploadsKept}`,
-    `interrupted uploads removed: ${r.uploadsDropped}`,
-    `file states reset to pending: ${r.statesReset}`,
+    `resumable tus uploads: ${r.uploadsKept}`,
+    `interrupted non-resumable uploads: ${r.uploadsDropped}`,
+    `files stuck in uploading: ${r.statesReset}`,
     `complete files missing on disk: ${r.missingBlobs}`,
     `stray temp files: ${r.tempsRemoved}`,
     `orphan blobs: ${r.orphanBlobs}`,
     `stale containers: ${r.containersRemoved}`,
-    `events with quota usage recomputed: ${r.quotaFixed}`,
+    `events whose quota usage disagrees: ${r.quotaFixed}`,
   ];
 }
 

@@ -27,6 +27,9 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: { config?: string }) => {
       const config = loadConfig(opts.config);
       const gateway = await Gateway.create(config, { announce: print });
+      // systemd ExecReload: a renewed certificate is picked up without a restart (and a SIGHUP
+      // during start-up must not kill the process, which is Node's default).
+      process.on('SIGHUP', () => void gateway.reload().catch(() => undefined));
       await gateway.start();
       const users = await gateway.accounts.list();
       if (users.length === 0) print(`no accounts yet: create an admin with "handoff user add NAME --role admin"`);
@@ -40,8 +43,6 @@ export function registerServerCommands(program: Command): void {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      // systemd ExecReload: a renewed certificate is picked up without a restart.
-      process.on('SIGHUP', () => void gateway.reload().catch(() => undefined));
     });
 
   program
@@ -59,7 +60,7 @@ export function registerServerCommands(program: Command): void {
         print(`sftp: ${c.sftp.host}:${c.sftp.port}`);
         print(`accounts: ${(await g.accounts.list()).length}`);
         const r = g.recovery!;
-        print('consistency (repaired by the next "handoff serve" start; counts may include uploads a running server is doing):');
+        print('consistency (what the next "handoff serve" start repairs; beside a running server, counts may include its live uploads):');
         for (const line of describeRecovery(r)) print(`  ${line}`);
         const bans = (await g.lockout.list()).filter((e) => e.bannedUntil !== null && e.bannedUntil > Date.now());
         print(`lockout: ${bans.length} banned key(s)${bans.length ? ' (see "handoff lockout list")' : ''}`);

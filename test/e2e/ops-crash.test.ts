@@ -105,7 +105,7 @@ test('SIGKILL during tus uploads: nothing partial listed complete, integrity ok,
   const check = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js'), 'check', '--config', configFile], { encoding: 'utf8' });
   t.is(check.status, 0, check.stderr);
   t.regex(check.stdout, /database quick_check: ok/);
-  t.regex(check.stdout, /resumable tus uploads kept: 2/);
+  t.regex(check.stdout, /resumable tus uploads: 2/);
 
   // The tus uploads resume from their last acknowledged offset and complete.
   const bigHead = await tusHead(at(bigUp.location), auth);
