@@ -59,8 +59,17 @@ export class Authenticator {
       this.cache.remember(subject, stored, secret);
     }
     const principal = user ? this.userPrincipal(user) : await this.recipientPrincipal(recipient!);
-    if (!principal) return this.fail(ctx, username, 1);
+    if (!principal) return this.refuse(ctx, username);
     return { ok: true, principal };
+  }
+
+  /**
+   * The right secret of a disabled, revoked or expired credential: refused, but not scored. It is
+   * no guess, and a download manager retrying an expired link must not ban its whole office NAT.
+   */
+  private refuse(ctx: RequestContext, username: string): AuthResult {
+    this.bus.emit({ type: 'auth.failed', at: Date.now(), username, protocol: ctx.protocol, ip: ctx.ip });
+    return { ok: false, reason: 'invalid' };
   }
 
   async token(token: string, ctx: RequestContext): Promise<AuthResult> {
@@ -78,7 +87,7 @@ export class Authenticator {
     const recipient = await this.recipients.byUsername(username);
     if (!recipient?.ssh_public_key || !keyMatches(recipient.ssh_public_key)) return this.fail(ctx, username, 1);
     const principal = await this.recipientPrincipal(recipient);
-    if (!principal) return this.fail(ctx, username, 1);
+    if (!principal) return this.refuse(ctx, username);
     return { ok: true, principal };
   }
 

@@ -19,7 +19,7 @@ test.after.always(async () => {
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js'), ...args], { encoding: 'utf8' });
 
-test('30 failed logins from 127.0.0.2 over web, API and tus ban it everywhere, across a restart, while 127.0.0.3 works; handoff lockout list|clear', async (t) => {
+test.serial('30 failed logins from 127.0.0.2 over web, API and tus ban it everywhere, across a restart, while 127.0.0.3 works; handoff lockout list|clear', async (t) => {
   const dataDir = join(dir, 'data');
   tg = await startTestGateway({}, { dataDir });
   const s = await tg.sender();
@@ -68,4 +68,16 @@ test('30 failed logins from 127.0.0.2 over web, API and tus ban it everywhere, a
   t.regex(unknown.stderr, /no lockout entry/);
   t.is(cli('lockout', 'clear', '--config', configFile).status, 0);
   t.is(cli('lockout', '--help').status, 0);
+});
+
+test.serial('the right password of a revoked or expired recipient is refused but not scored (a retrying client does not ban its address)', async (t) => {
+  const s = await tg!.sender();
+  const ev = await tg!.api(s.token, 'POST', '/api/v1/events', { files: [{ path: 'y.txt', size: 1 }], recipients: [{ name: 'Old' }] });
+  const old = ev.body.recipients[0] as { username: string; password: string };
+  t.is((await tg!.api(s.token, 'DELETE', `/api/v1/events/${ev.body.id}/recipients/Old`)).status, 204);
+  for (let i = 0; i < 12; i++) {
+    const r = await rawRequest(`${tg!.url}/e/${ev.body.id}/`, { localAddress: '127.0.0.4', headers: { authorization: basic(old.username, old.password) } });
+    t.is(r.status, 401);
+  }
+  t.false((await tg!.gateway.lockout.list()).some((e) => e.key === 'ip:127.0.0.4'));
 });
