@@ -30,7 +30,7 @@ const sum = (all: RunSummary[], k: keyof RunSummary) => all.reduce((n, s) => n +
 test.serial('expired event is purged on the next run: files gone, 410 on web and API, tombstone and log kept; recipients expire; stale partial removed', async (t) => {
   const s = await tg.sender();
   const bearer = `Bearer ${s.token}`;
-  const a = await tg.api(s.token, 'POST', '/api/v1/events', { expires: '2s', files: [{ path: 'a.txt', size: 5 }], recipients: [{ name: 'Ann' }] });
+  const a = await tg.api(s.token, 'POST', '/api/v1/events', { expires: '3s', files: [{ path: 'a.txt', size: 5 }], recipients: [{ name: 'Ann' }] });
   t.is(a.status, 201);
   const A = a.body.id as string;
   const ann = a.body.recipients[0];
@@ -40,14 +40,15 @@ test.serial('expired event is purged on the next run: files gone, 410 on web and
 
   const b = await tg.api(s.token, 'POST', '/api/v1/events', {
     expires: '1h', files: [{ path: 'b.txt', size: 3 }],
-    recipients: [{ name: 'Bob', expires: '2s' }, { name: 'Cat', maxDownloads: 1 }, { name: 'Dan' }],
+    recipients: [{ name: 'Bob', expires: '3s' }, { name: 'Cat', maxDownloads: 1 }, { name: 'Dan' }],
   });
   const B = b.body.id as string;
   const [bob, cat, dan] = b.body.recipients as Array<{ username: string; password: string }>;
   t.is((await tusCreate(tg.url, B, bearer, 'b.txt', 3, Buffer.from('bee'))).status, 201);
   const get = (r: { username: string; password: string }, path = '') => rawRequest(`${tg.url}/e/${B}/${path}`, { headers: { authorization: basic(r.username, r.password) } });
   t.is((await get(cat, 'files/b.txt')).status, 200);
-  t.is((await get(cat, 'files/b.txt')).status, 403, 'download limit reached');
+  // 403 from the limit, or 401 if a run already marked Cat expired in between (runs every second).
+  t.true([401, 403].includes((await get(cat, 'files/b.txt')).status), 'download limit reached');
 
   // A partial tus upload: 10 of 100 bytes, then abandoned.
   const partial = await tusCreate(tg.url, B, bearer, 'partial.bin', 100);
