@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { mkdir } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Accounts } from './auth/Accounts.js';
@@ -15,13 +14,16 @@ import type { StorageBackend } from './cache/backends/StorageBackend.js';
 import type { Addresses, CacheDeps } from './cache/deps.js';
 import { EventService } from './cache/EventService.js';
 import { DomainBus } from './cache/events.js';
+import { RetentionJob } from './cache/jobs.js';
 import { LiveTransfers } from './cache/live.js';
 import { Notifier } from './cache/notify.js';
+import { recover, type RecoveryReport } from './cache/recovery.js';
 import type { Config } from './config/load.js';
 import type { Database } from './db/Database.js';
 import { migrate } from './db/migrate.js';
 import { SqliteDatabase } from './db/sqlite.js';
 import { createHttpApp } from './protocols/http/app.js';
+import { createListener, createRedirectServer, reloadCertificate } from './protocols/http/listener.js';
 import { parseDuration } from './shared/duration.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { packageRoot } from './shared/packageRoot.js';
@@ -32,6 +34,11 @@ export interface GatewayOptions {
   log?: Logger;
   /** Where the "listening on" lines go (stdout for `handoff serve`). */
   announce?: (line: string) => void;
+  /**
+   * Start-up recovery: `repair` (default; `handoff serve`, tests) fixes what a crash left,
+   * `report` only counts (`handoff check`, safe beside a live server), `skip` for admin commands.
+   */
+  recovery?: 'repair' | 'report' | 'skip';
 }
 
 /**
@@ -41,7 +48,9 @@ export interface GatewayOptions {
 export class Gateway {
   readonly log: Logger;
   private httpServer: HttpServer | null = null;
+  private redirectServer: HttpServer | null = null;
   private readonly sockets = new Set<Socket>();
+  readonly retention: RetentionJob;
   private publicUrlValue: string;
   private httpPort = 0;
   private sftpPort = 0;
@@ -61,9 +70,13 @@ export class Gateway {
     log: Logger,
     private readonly announce: (line: string) => void,
     readonly deps: CacheDeps,
+    /** What start-up recovery found (null when skipped). */
+    readonly recovery: RecoveryReport | null,
   ) {
     this.log = log;
     this.publicUrlValue = config.publicUrl;
+    this.retention = new RetentionJob(deps, events, config.retention);
+    this.retention.addPruner({ name: 'lockoutIdle', prune: () => lockout.pruneIdle() });
   }
 
   /** Opens the database and storage and builds every service; `start()` then opens the ports. */
@@ -75,9 +88,11 @@ export class Gateway {
     await migrate(db);
     const storage = new LocalBackend(config.storage.root!);
     await storage.init();
+    const mode = opts.recovery ?? 'repair';
+    const recovery = mode === 'skip' ? null : await recover({ db, storage, log }, mode === 'repair');
     const hasher = new PasswordHasher(config.auth.argon2, config.auth.maxConcurrentHashes);
     const credentials = new CredentialCache(randomBytes(32), config.auth.credentialCacheSeconds * 1000);
-    const lockout = new Lockout(db, config.auth.lockout);
+    const lockout = new Lockout(db, config.auth.lockout, log);
     const bus = new DomainBus();
     const auth = new Authenticator(db, hasher, credentials, lockout, bus);
     const accounts = new Accounts(db, hasher, credentials);
@@ -113,7 +128,7 @@ export class Gateway {
       },
       log,
     );
-    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, log, opts.announce ?? (() => undefined), deps);
+    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, log, opts.announce ?? (() => undefined), deps, recovery);
     return gateway;
   }
 
@@ -154,9 +169,7 @@ export class Gateway {
       assetsDir: join(packageRoot(), 'src', 'protocols', 'http'),
     });
     const tls = this.config.http.tls;
-    const server = tls.cert && tls.key
-      ? createHttpsServer({ cert: await readFile(tls.cert), key: await readFile(tls.key) }, app)
-      : createHttpServer(app);
+    const server = await createListener(app, tls);
     server.headersTimeout = 30_000;
     server.requestTimeout = 0; // long uploads; idle sockets are reaped by keepAliveTimeout and the OS
     server.keepAliveTimeout = 15_000;
@@ -173,11 +186,47 @@ export class Gateway {
     // With an OS-chosen port and no publicUrl of the operator's, hand out the address we really serve.
     if (this.config.http.port === 0 && this.config.publicUrl === DEFAULT_PUBLIC_URL) this.publicUrlValue = this.httpUrl;
     this.announce(`http listening on ${this.httpUrl}`);
+    if (tls.redirectPort !== null) await this.startRedirect(tls.redirectPort);
+    this.retention.start();
     this.notifier.start();
+  }
+
+  private async startRedirect(port: number): Promise<void> {
+    const server = createRedirectServer(() => this.publicUrl);
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.config.http.host, () => resolve());
+    });
+    this.redirectServer = server;
+    this.announce(`http redirect listening on http://${this.config.http.host}:${(server.address() as AddressInfo).port}`);
+  }
+
+  /** SIGHUP: re-reads the TLS certificate and key; other servers and open connections are untouched. */
+  async reload(): Promise<void> {
+    const tls = this.config.http.tls;
+    if (!this.httpServer || !tls.cert) {
+      this.log.info('reload: nothing to reload (no TLS certificate configured)');
+      return;
+    }
+    try {
+      await reloadCertificate(this.httpServer, tls);
+      this.log.info({ cert: tls.cert }, 'tls certificate reloaded');
+    } catch (err) {
+      this.log.error({ err, cert: tls.cert }, 'tls reload failed; keeping the previous certificate');
+      throw err;
+    }
   }
 
   /** Stops accepting, lets transfers finish for `graceMs`, then cuts what remains and closes the database. */
   async stop(graceMs = 5000): Promise<void> {
+    await this.retention.stop();
+    const redirect = this.redirectServer;
+    this.redirectServer = null;
+    if (redirect) await new Promise<void>((resolve) => redirect.close(() => resolve()));
     const server = this.httpServer;
     this.httpServer = null;
     if (server) {

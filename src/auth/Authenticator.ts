@@ -66,8 +66,17 @@ export class Authenticator {
       this.cache.remember(subject, stored, secret);
     }
     const principal = user ? this.userPrincipal(user) : await this.recipientPrincipal(recipient!);
-    if (!principal) return this.fail(ctx, username, 1);
+    if (!principal) return this.refuse(ctx, username);
     return { ok: true, principal };
+  }
+
+  /**
+   * The right secret of a disabled, revoked or expired credential: refused, but not scored. It is
+   * no guess, and a download manager retrying an expired link must not ban its whole office NAT.
+   */
+  private refuse(ctx: RequestContext, username: string): AuthResult {
+    this.bus.emit({ type: 'auth.failed', at: Date.now(), username, protocol: ctx.protocol, ip: ctx.ip });
+    return { ok: false, reason: 'invalid' };
   }
 
   async token(token: string, ctx: RequestContext): Promise<AuthResult> {
@@ -85,7 +94,7 @@ export class Authenticator {
     const recipient = await this.recipients.byUsername(username);
     if (!recipient?.ssh_public_key || !keyMatches(recipient.ssh_public_key)) return this.fail(ctx, username, 1);
     const principal = await this.recipientPrincipal(recipient);
-    if (!principal) return this.fail(ctx, username, 1);
+    if (!principal) return this.refuse(ctx, username);
     return { ok: true, principal };
   }
 
@@ -105,7 +114,7 @@ export class Authenticator {
   }
 
   private async recipientPrincipal(r: RecipientRow, now = Date.now()): Promise<Principal | null> {
-    if (r.revoked_at !== null) return null;
+    if (r.revoked_at !== null || r.expired_at !== null) return null;
     if (r.expires_at !== null && r.expires_at <= now) return null;
     const event = await this.events.byId(r.event_id);
     // An expired or purged event still authenticates its recipient, so the front-end can answer 410.

@@ -1,10 +1,53 @@
+import { BlockList, isIP } from 'node:net';
 import type { Database } from '../db/Database.js';
+import type { Logger } from '../shared/log.js';
 
 export interface LockoutPolicy {
+  /** Score per IP (or IPv6 /64) that bans it. */
   attempts: number;
+  /**
+   * Score per username that bans the name from every address. Higher than `attempts`: a name ban
+   * also locks out its rightful owner, so it is only the brake on a guessing attack spread over
+   * many addresses (OWASP ASVS 2.2.1: at most 100 failures per hour per account).
+   */
+  userAttempts: number;
   windowSeconds: number;
   banSeconds: number;
+  /** Addresses or CIDR ranges never scored (monitoring, the office NAT). */
   safelist: string[];
+}
+
+export interface LockoutEntry {
+  key: string;
+  score: number;
+  windowStart: number;
+  bannedUntil: number | null;
+  strikes: number;
+  updatedAt: number;
+}
+
+function plainIp(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+/** `1.2.3.4`, `10.0.0.0/8`, `2001:db8::/32` into one BlockList; a bad entry is refused at start-up. */
+export function safelistOf(entries: string[]): BlockList {
+  const list = new BlockList();
+  for (const e of entries) {
+    const [addr, bits] = e.split('/');
+    const family = isIP(addr);
+    if (!family || (bits !== undefined && !/^\d{1,3}$/.test(bits))) throw new Error(`auth.lockout.safelist: ${e} is not an address or CIDR range`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}
+
+/** What `handoff lockout clear KEY` accepts: a stored key, an address, or a username. */
+export function lockoutKeyOf(text: string): string {
+  if (/^(ip|ip6|user):/.test(text)) return text;
+  return isIP(text) ? ipKey(text) : `user:${text}`;
 }
 
 /** An IPv6 client is scored by its /64, since one host can own the whole prefix. */
@@ -20,11 +63,16 @@ export function ipKey(ip: string): string {
  * the threshold; each repeat ban doubles in length.
  */
 export class Lockout {
-  constructor(private readonly db: Database, private readonly policy: LockoutPolicy) {}
+  private readonly safelist: BlockList;
+
+  constructor(private readonly db: Database, private readonly policy: LockoutPolicy, private readonly log?: Logger) {
+    this.safelist = safelistOf(policy.safelist);
+  }
 
   private safe(ip: string): boolean {
-    const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-    return this.policy.safelist.includes(v4);
+    const v = plainIp(ip);
+    const family = isIP(v);
+    return family !== 0 && this.safelist.check(v, family === 4 ? 'ipv4' : 'ipv6');
   }
 
   /**
@@ -64,9 +112,12 @@ export class Lockout {
         const windowStart = fresh ? now : row.window_start;
         let strikes = row?.strikes ?? 0;
         let bannedUntil = row?.banned_until ?? null;
-        if (score >= this.policy.attempts && !(bannedUntil !== null && bannedUntil > now)) {
+        const threshold = key.startsWith('user:') ? this.policy.userAttempts : this.policy.attempts;
+        if (score >= threshold && !(bannedUntil !== null && bannedUntil > now)) {
+          // Repeat offenders wait twice as long each time (capped at 2^10 × banSeconds).
           bannedUntil = now + this.policy.banSeconds * 1000 * 2 ** Math.min(strikes, 10);
           strikes++;
+          this.log?.warn({ key, score, strikes, bannedUntil: new Date(bannedUntil).toISOString() }, 'lockout: banned after repeated failed logins');
         }
         await tx.run(
           `INSERT INTO auth_failures (key, score, window_start, banned_until, strikes, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -78,12 +129,27 @@ export class Lockout {
     });
   }
 
-  list(): Promise<Array<{ key: string; score: number; banned_until: number | null; strikes: number }>> {
-    return this.db.query('SELECT key, score, banned_until, strikes FROM auth_failures ORDER BY updated_at DESC');
+  /** Every scored key, banned ones first. */
+  async list(): Promise<LockoutEntry[]> {
+    const rows = await this.db.query<{ key: string; score: number; window_start: number; banned_until: number | null; strikes: number; updated_at: number }>(
+      'SELECT key, score, window_start, banned_until, strikes, updated_at FROM auth_failures ORDER BY (banned_until IS NULL), banned_until DESC, updated_at DESC',
+    );
+    return rows.map((r) => ({ key: r.key, score: r.score, windowStart: r.window_start, bannedUntil: r.banned_until, strikes: r.strikes, updatedAt: r.updated_at }));
   }
 
+  /**
+   * Rows that never led to a ban and whose window has passed carry nothing (the next failure starts
+   * a fresh window), so a spray of made-up usernames does not pile up until the audit period ends.
+   */
+  async pruneIdle(now = Date.now()): Promise<number> {
+    const r = await this.db.run('DELETE FROM auth_failures WHERE strikes = 0 AND banned_until IS NULL AND updated_at < ?', [now - this.policy.windowSeconds * 1000]);
+    return r.changes;
+  }
+
+  /** Forgets one key (address, /64 or username) or, without one, everything. Returns how many rows went. */
   async clear(key?: string): Promise<number> {
-    const r = key ? await this.db.run('DELETE FROM auth_failures WHERE key = ?', [key]) : await this.db.run('DELETE FROM auth_failures');
+    const r = key ? await this.db.run('DELETE FROM auth_failures WHERE key = ?', [lockoutKeyOf(key)]) : await this.db.run('DELETE FROM auth_failures');
+    if (r.changes) this.log?.info({ key: key ?? '*', rows: r.changes }, 'lockout cleared');
     return r.changes;
   }
 }

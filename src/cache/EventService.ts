@@ -301,7 +301,11 @@ export class EventService {
     await this.purge(event);
   }
 
-  async purge(event: EventRow): Promise<void> {
+  /**
+   * Database first (tombstone committed), then storage: a crash between the two leaves a container
+   * no live event owns, which the retention sweep and start-up recovery remove.
+   */
+  async purge(event: EventRow, reason: 'deleted' | 'expired' = 'deleted'): Promise<void> {
     const now = Date.now();
     await this.deps.db.transaction(async (tx) => {
       await tx.run('UPDATE events SET purged_at = COALESCE(purged_at, ?), used_bytes = 0, reserved_bytes = 0 WHERE id = ?', [now, event.id]);
@@ -311,7 +315,7 @@ export class EventService {
     for (const r of await new RecipientsRepo(this.deps.db).forEvent(event.id)) this.deps.credentials.forget(`recipient:${r.id}`);
     await this.deps.storage.removeContainer(event.id);
     this.deps.bus.emit({ type: 'event.deleted', at: now, eventId: event.id });
-    this.deps.recorder.record({ event_id: event.id, at: now, who: 'system', protocol: 'api', action: 'event.delete', path: null, bytes: null, ip: null });
+    this.deps.recorder.record({ event_id: event.id, at: now, who: 'system', protocol: 'api', action: reason === 'expired' ? 'event.expire' : 'event.delete', path: null, bytes: null, ip: null });
   }
 
   /** Announces more files; the quota grows by their sizes. */

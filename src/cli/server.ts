@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { Gateway } from '../gateway.js';
+import { describeRecovery } from '../cache/recovery.js';
+import { Gateway, type GatewayOptions } from '../gateway.js';
 import { createLogger } from '../shared/log.js';
 import { print, printJson, readStdin, UserError } from './io.js';
 
-async function withGateway<T>(configFile: string | undefined, fn: (g: Gateway) => Promise<T>): Promise<T> {
+/** Admin commands may run beside a live server: no recovery (it would cut that server's uploads). */
+async function withGateway<T>(configFile: string | undefined, fn: (g: Gateway) => Promise<T>, recovery: GatewayOptions['recovery'] = 'skip'): Promise<T> {
   const config = loadConfig(configFile);
-  const g = await Gateway.create(config, { log: createLogger('warn') });
+  const g = await Gateway.create(config, { log: createLogger('warn'), recovery });
   try {
     return await fn(g);
   } finally {
@@ -25,6 +27,9 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: { config?: string }) => {
       const config = loadConfig(opts.config);
       const gateway = await Gateway.create(config, { announce: print });
+      // systemd ExecReload: a renewed certificate is picked up without a restart (and a SIGHUP
+      // during start-up must not kill the process, which is Node's default).
+      process.on('SIGHUP', () => void gateway.reload().catch(() => undefined));
       await gateway.start();
       const users = await gateway.accounts.list();
       if (users.length === 0) print(`no accounts yet: create an admin with "handoff user add NAME --role admin"`);
@@ -54,6 +59,42 @@ export function registerServerCommands(program: Command): void {
         print(`http: ${c.http.tls.cert ? 'https' : 'http'}://${c.http.host}:${c.http.port}  public: ${c.publicUrl}`);
         print(`sftp: ${c.sftp.host}:${c.sftp.port}`);
         print(`accounts: ${(await g.accounts.list()).length}`);
+        const r = g.recovery!;
+        print('consistency (what the next "handoff serve" start repairs; beside a running server, counts may include its live uploads):');
+        for (const line of describeRecovery(r)) print(`  ${line}`);
+        const bans = (await g.lockout.list()).filter((e) => e.bannedUntil !== null && e.bannedUntil > Date.now());
+        print(`lockout: ${bans.length} banned key(s)${bans.length ? ' (see "handoff lockout list")' : ''}`);
+        if (r.quickCheck !== 'ok') throw new UserError(`database check failed (${r.quickCheck}): restore from a backup, see README "Operations"`);
+      }, 'report');
+    });
+
+  const lockout = program.command('lockout').description('failed-login lockout: list scored addresses and names, lift bans');
+  lockout
+    .command('list')
+    .description('list addresses and usernames with failed logins, banned ones first')
+    .option(...configOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      await withGateway(opts.config, async (g) => {
+        const now = Date.now();
+        const list = await g.lockout.list();
+        if (opts.json) return printJson(list.map((e) => ({ ...e, banned: e.bannedUntil !== null && e.bannedUntil > now })));
+        if (list.length === 0) return print('no failed logins recorded');
+        for (const e of list) {
+          const ban = e.bannedUntil !== null && e.bannedUntil > now ? `banned until ${new Date(e.bannedUntil).toISOString()}` : 'not banned';
+          print(`${e.key}\tscore ${e.score}\tstrikes ${e.strikes}\t${ban}`);
+        }
+      });
+    });
+  lockout
+    .command('clear [key]')
+    .description('lift the ban and forget the score of KEY (ip:ADDR, ip6:PREFIX, user:NAME, a bare address or name); all keys without KEY')
+    .option(...configOption)
+    .action(async (key: string | undefined, opts: { config?: string }) => {
+      await withGateway(opts.config, async (g) => {
+        const n = await g.lockout.clear(key);
+        if (key && n === 0) throw new UserError(`no lockout entry for ${key} (see "handoff lockout list")`);
+        print(`cleared ${n} lockout entr${n === 1 ? 'y' : 'ies'}`);
       });
     });
 

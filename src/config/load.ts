@@ -54,6 +54,9 @@ export function parseConfig(overrides: Json, cwd = process.cwd()): Config {
   if (Boolean(cfg.http.tls.cert) !== Boolean(cfg.http.tls.key)) {
     throw new ConfigError('config: http.tls: cert and key must be set together');
   }
+  if (cfg.http.tls.redirectPort !== null && !cfg.http.tls.cert) {
+    throw new ConfigError('config: http.tls.redirectPort: needs http.tls.cert and http.tls.key (it redirects to HTTPS)');
+  }
   return cfg;
 }
 

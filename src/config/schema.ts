@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from '../shared/duration.js';
 
@@ -14,7 +16,14 @@ export const configSchema = z
       .object({
         host: z.string().min(1),
         port,
-        tls: z.object({ cert: nullablePath, key: nullablePath }).strict(),
+        tls: z
+          .object({
+            cert: nullablePath,
+            key: nullablePath,
+            redirectPort: port.nullable(),
+            hstsMaxAge: z.number().int().min(0),
+          })
+          .strict(),
         trustProxy: z.boolean(),
         maxJsonBytes: z.number().int().positive(),
       })
@@ -33,7 +42,7 @@ export const configSchema = z
       .strict(),
     retention: z
       .object({
-        schedule: z.string().min(1),
+        schedule: z.string().min(1).refine((v) => cron.validate(v), { message: 'expected a node-cron expression like "*/15 * * * *"' }),
         auditDays: z.number().int().positive(),
         partialUploadHours: z.number().positive(),
       })
@@ -43,9 +52,15 @@ export const configSchema = z
         lockout: z
           .object({
             attempts: z.number().int().positive(),
+            userAttempts: z.number().int().positive(),
             windowSeconds: z.number().int().positive(),
             banSeconds: z.number().int().positive(),
-            safelist: z.array(z.string()),
+            safelist: z.array(
+              z.string().refine((v) => {
+                const [addr, bits] = v.split('/');
+                return isIP(addr) !== 0 && (bits === undefined || /^\d{1,3}$/.test(bits));
+              }, { message: 'expected an IP address or a CIDR range like 10.0.0.0/8' }),
+            ),
           })
           .strict(),
         argon2: z

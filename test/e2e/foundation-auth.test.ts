@@ -62,7 +62,7 @@ test.serial('failed attempts lock out the source address on every route, not oth
   t.is(await getFrom('127.0.0.2', '/api/v1/events', `Bearer ${alice.token}`), 429);
   t.is(await getFrom('127.0.0.3', `/e/${ev.id}/`, basic(r.username, r.password)), 200);
   const banned = await g.gateway.lockout.list();
-  t.true(banned.some((b) => b.key === 'ip:127.0.0.2' && b.banned_until !== null));
+  t.true(banned.some((b) => b.key === 'ip:127.0.0.2' && b.bannedUntil !== null));
 });
 
 test('npm start serves /healthz', async (t) => {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 
-/** Is a system tool on PATH? Tests that need one skip with a message naming its Debian package. */
+/** Is a command on PATH? Tests that need a missing tool pass with a message naming its Debian package. */
 export function hasTool(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }

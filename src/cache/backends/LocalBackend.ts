@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { GatewayError } from '../../shared/errors.js';
 import { isEventId } from '../../shared/ids.js';
-import type { BlobReader, ByteRange, StorageBackend, StorageSpace, TempWriter } from './StorageBackend.js';
+import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
 
 const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
 const READ_CHUNK = 1024 * 1024;
@@ -159,6 +159,9 @@ export class LocalBackend implements StorageBackend {
     const temp = this.tempPath(eventId, tempId);
     const fh = await open(temp, 'r+');
     try {
+      // A fresh mtime tells the orphan sweep this blob is young while its row is being committed.
+      const now = new Date();
+      await fh.utimes(now, now);
       await fh.sync();
     } finally {
       await fh.close();
@@ -204,10 +207,43 @@ export class LocalBackend implements StorageBackend {
     await rm(this.blobPath(eventId, blob), { force: true });
   }
 
+  async listContainers(): Promise<StoredItem[]> {
+    return (await listDir(this.root, true)).filter((i) => isEventId(i.name));
+  }
+
+  async listBlobs(eventId: string): Promise<StoredItem[]> {
+    return (await listDir(this.dir(eventId), false)).filter((i) => BLOB_NAME.test(i.name));
+  }
+
+  async listTempItems(eventId: string): Promise<StoredItem[]> {
+    return listDir(join(this.dir(eventId), '.partial'), false);
+  }
+
   async space(): Promise<StorageSpace> {
     const s = await statfs(this.root);
     return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
   }
+}
+
+/** Entries of one kind (folders or plain files) with size and mtime; a missing folder lists as empty. */
+async function listDir(path: string, dirs: boolean): Promise<StoredItem[]> {
+  let entries;
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: StoredItem[] = [];
+  for (const e of entries) {
+    if (dirs ? !e.isDirectory() : !e.isFile()) continue;
+    try {
+      const s = await stat(join(path, e.name));
+      out.push({ name: e.name, size: s.size, mtimeMs: s.mtimeMs });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+  return out;
 }
 
 /** A rename is atomic but not durable until its folder is synced. */

@@ -50,6 +50,13 @@ export interface StorageSpace {
   freeBytes: number;
 }
 
+/** One stored object as the sweeps see it: our own name, its size and when it last changed. */
+export interface StoredItem {
+  name: string;
+  size: number;
+  mtimeMs: number;
+}
+
 export interface StorageBackend {
   readonly name: string;
   readonly capabilities: StorageCapabilities;
@@ -73,4 +80,10 @@ export interface StorageBackend {
   copyBlob(eventId: string, source: string, target: string): Promise<void>;
   removeBlob(eventId: string, blob: string): Promise<void>;
   space(): Promise<StorageSpace>;
+  /** Event containers present in storage (the retention sweep reconciles them with the database). */
+  listContainers(): Promise<StoredItem[]>;
+  /** Committed blobs of one container, temps excluded. */
+  listBlobs(eventId: string): Promise<StoredItem[]>;
+  /** Temps (partial uploads) of one container with their age. */
+  listTempItems(eventId: string): Promise<StoredItem[]>;
 }

@@ -20,7 +20,7 @@ export class RecipientsRepo {
     return this.db.query<RecipientRow>('SELECT * FROM recipients WHERE event_id = ? ORDER BY created_at, id', [eventId]);
   }
 
-  async insert(r: Omit<RecipientRow, 'id' | 'downloads' | 'revoked_at' | 'last_access_at'>): Promise<number> {
+  async insert(r: Omit<RecipientRow, 'id' | 'downloads' | 'revoked_at' | 'last_access_at' | 'expired_at'>): Promise<number> {
     const res = await this.db.run(
       `INSERT INTO recipients (event_id, name, username, password_hash, ssh_public_key, expires_at, max_downloads, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -60,6 +60,8 @@ export interface RecipientRow {
   revoked_at: number | null;
   last_access_at: number | null;
   created_at: number;
+  /** Set by the retention job once the recipient's own expiry or download limit has passed. */
+  expired_at: number | null;
 }
 
 export interface UploadRow {

@@ -32,6 +32,14 @@
       stateCell.appendChild(document.createTextNode(' '));
       stateCell.appendChild(bar);
     }
+    if ((file.state === 'uploading' || file.state === 'complete') && !row.cells[0].querySelector('a')) {
+      var a = document.createElement('a');
+      a.href = 'files/' + file.path.split('/').map(encodeURIComponent).join('/');
+      a.setAttribute('download', '');
+      a.textContent = file.path;
+      row.cells[0].textContent = '';
+      row.cells[0].appendChild(a);
+    }
     if (file.state === 'removed' || file.state === 'failed') {
       var link = row.cells[0].querySelector('a');
       if (link) row.cells[0].textContent = file.path;

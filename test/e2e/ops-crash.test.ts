@@ -1,0 +1,126 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseConfig } from '../../src/config/load.js';
+import { SqliteDatabase } from '../../src/db/sqlite.js';
+import { Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/shared/log.js';
+import { packageRoot } from '../../src/shared/packageRoot.js';
+import { rawRequest, startServe, tusCreate, tusHead, tusPatch, type ServeChild } from '../helpers/ops.js';
+
+let dir: string;
+let serve: ServeChild | null = null;
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'handoff-crash-'));
+});
+test.after.always(async () => {
+  serve?.child.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Starts a PATCH whose body never ends: the server is killed while it is reading it. */
+function hangingPatch(location: string, auth: string, offset: number, total: number, first: Buffer): void {
+  const req = request(location, {
+    method: 'PATCH',
+    agent: false,
+    headers: { authorization: auth, 'tus-resumable': '1.0.0', 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream', 'content-length': String(total) },
+  });
+  req.on('error', () => undefined);
+  req.write(first);
+}
+
+async function tempGrowsPast(path: string, bytes: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const size = await stat(path).then((s) => s.size, () => 0);
+    if (size > bytes) return;
+    await sleep(25);
+  }
+  throw new Error(`${path} never grew past ${bytes}`);
+}
+
+test('SIGKILL during tus uploads: nothing partial listed complete, integrity ok, quota = Σ complete, tus resumes', async (t) => {
+  const configFile = join(dir, 'config.json');
+  const config = { dataDir: join(dir, 'data'), http: { port: 0 }, sftp: { port: 0 }, auth: { argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }, log: { level: 'info' } };
+  await writeFile(configFile, JSON.stringify(config));
+  const setup = await Gateway.create(parseConfig(config), { log: createLogger('warn') });
+  await setup.accounts.add('alice', 'sender', 'alice-password-long');
+  const token = await setup.accounts.createToken('alice');
+  await setup.stop(0);
+  const auth = `Bearer ${token}`;
+
+  serve = await startServe(configFile);
+  const done = Buffer.alloc(64 * 1024, 1);
+  const big = Buffer.alloc(4 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i, i);
+  const zero = Buffer.alloc(1024 * 1024, 3);
+  const created = await rawRequest(`${serve.url}/api/v1/events`, {
+    method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ files: [{ path: 'done.bin', size: done.length }, { path: 'big.bin', size: big.length }, { path: 'zero.bin', size: zero.length }] }),
+  });
+  const id = JSON.parse(created.body.toString()).id as string;
+  t.is((await tusCreate(serve.url, id, auth, 'done.bin', done.length, done)).status, 201);
+  const bigUp = await tusCreate(serve.url, id, auth, 'big.bin', big.length);
+  const MiB = 1024 * 1024;
+  t.is((await tusPatch(bigUp.location, auth, 0, big.subarray(0, MiB))).status, 204);
+  const zeroUp = await tusCreate(serve.url, id, auth, 'zero.bin', zero.length);
+  const partial = (loc: string) => join(config.dataDir, 'storage', id, '.partial', loc.split('/').pop()!);
+  hangingPatch(bigUp.location, auth, MiB, big.length - MiB, big.subarray(MiB, MiB + MiB / 2));
+  hangingPatch(zeroUp.location, auth, 0, zero.length, zero.subarray(0, MiB / 4));
+  await tempGrowsPast(partial(bigUp.location), MiB);
+  await tempGrowsPast(partial(zeroUp.location), 0);
+  serve.child.kill('SIGKILL');
+  await serve.exited;
+
+  serve = await startServe(configFile);
+  const base = serve.url;
+  const at = (loc: string) => base + new URL(loc).pathname;
+  const view = JSON.parse((await rawRequest(`${base}/api/v1/events/${id}`, { headers: { authorization: auth } })).body.toString());
+  const state = Object.fromEntries(view.files.map((f: { path: string; state: string }) => [f.path, f.state]));
+  t.is(state['done.bin'], 'complete');
+  t.not(state['big.bin'], 'complete');
+  t.not(state['zero.bin'], 'complete');
+  const page = (await rawRequest(`${base}/e/${id}/`, { headers: { authorization: auth } })).body.toString();
+  t.true(page.includes('files/done.bin'));
+  t.notRegex(page, /class="state-complete" data-path="big\.bin"/, 'a partial file is never listed as complete');
+  // A download of it follows the resumable upload (live events) and is marked so; it is never served as whole.
+  const partialHead = await rawRequest(`${base}/e/${id}/files/big.bin`, { method: 'HEAD', headers: { authorization: auth } });
+  t.not(partialHead.headers['x-handoff-state'] === undefined && partialHead.status === 200, true, 'a partial file is not served as complete');
+
+  const db = await SqliteDatabase.open(join(config.dataDir, 'handoff.db'));
+  try {
+    t.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+    t.deepEqual(await db.query('PRAGMA foreign_key_check'), []);
+    const q = await db.get<{ used_bytes: number; reserved_bytes: number }>('SELECT used_bytes, reserved_bytes FROM events WHERE id = ?', [id]);
+    t.is(q?.used_bytes, done.length, 'quota usage equals the sum of complete files');
+    t.is(q?.reserved_bytes, big.length + zero.length, 'the resumable uploads keep their reservation');
+  } finally {
+    await db.close();
+  }
+
+  // `handoff check` beside the running server reports without touching anything.
+  const check = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js'), 'check', '--config', configFile], { encoding: 'utf8' });
+  t.is(check.status, 0, check.stderr);
+  t.regex(check.stdout, /database quick_check: ok/);
+  t.regex(check.stdout, /resumable tus uploads: 2/);
+
+  // The tus uploads resume from their last acknowledged offset and complete.
+  const bigHead = await tusHead(at(bigUp.location), auth);
+  t.is(bigHead.headers['upload-offset'], String(MiB));
+  t.is((await tusPatch(at(bigUp.location), auth, MiB, big.subarray(MiB))).headers['upload-offset'], String(big.length));
+  t.is((await tusHead(at(zeroUp.location), auth)).headers['upload-offset'], '0');
+  t.is((await tusPatch(at(zeroUp.location), auth, 0, zero)).status, 204);
+  const got = await rawRequest(`${base}/e/${id}/files/big.bin`, { headers: { authorization: auth } });
+  t.is(createHash('sha256').update(got.body).digest('hex'), createHash('sha256').update(big).digest('hex'));
+  const after = JSON.parse((await rawRequest(`${base}/api/v1/events/${id}`, { headers: { authorization: auth } })).body.toString());
+  t.true(after.files.every((f: { state: string }) => f.state === 'complete'));
+  t.is(after.usedBytes, done.length + big.length + zero.length);
+
+  serve.child.kill('SIGTERM');
+  t.is(await serve.exited, 0);
+  serve = null;
+});

@@ -1,0 +1,63 @@
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load.js';
+import { Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/shared/log.js';
+import { TEST_CONFIG } from '../helpers/gateway.js';
+
+let dir: string;
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'handoff-recovery-'));
+});
+test.after.always(async () => rm(dir, { recursive: true, force: true }));
+
+type Json = Parameters<typeof parseConfig>[0];
+
+/**
+ * A non-resumable upload (the path WebDAV PUT and SFTP take) interrupted by a crash: the process
+ * never reaches finish() or abort(). This tree has no WebDAV/SFTP front-end yet, so the upload is
+ * driven through FileSession directly, exactly as those front-ends do.
+ */
+test('start-up recovery drops interrupted non-resumable uploads, resets states, removes strays and recomputes quota', async (t) => {
+  const config = parseConfig({ ...(TEST_CONFIG as object), dataDir: dir } as Json);
+  const g1 = await Gateway.create(config, { log: createLogger('silent') });
+  await g1.accounts.add('bob', 'sender', 'bob-password-long');
+  const bob = (await g1.db.get<{ id: number }>("SELECT id FROM users WHERE name = 'bob'"))!;
+  const principal = { kind: 'sender' as const, id: bob.id, name: 'bob' };
+  const { event } = await g1.events.create(principal, { files: [{ path: 'dav.bin', size: 1000 }, { path: 'kept.txt', size: 2 }] });
+  const session = await g1.events.open(principal, event.id, { protocol: 'cli', ip: '127.0.0.1' });
+  const kept = await session.beginWrite('kept.txt', { length: 2, sha256: null, createParents: false, resumable: false });
+  await kept.writeAt(Buffer.from('ok'), 0);
+  await kept.finish();
+  const dav = await session.beginWrite('dav.bin', { length: 1000, sha256: null, createParents: false, resumable: false });
+  await dav.writeAt(Buffer.alloc(500, 9), 0);
+  const temp = join(dir, 'storage', event.id, '.partial', dav.id);
+  t.true(existsSync(temp));
+  // Corrupt the bookkeeping the way a crash between two writes could, then "crash" (no finish, no abort).
+  await g1.db.run('UPDATE events SET used_bytes = 123456 WHERE id = ?', [event.id]);
+  await writeFile(join(dir, 'storage', event.id, 'strayblob000000000000000000'), 'x');
+  await g1.db.run("INSERT INTO retention_runs (started_at, status) VALUES (?, 'running')", [Date.now()]);
+  await g1.stop(0);
+
+  const report = await Gateway.create(config, { log: createLogger('silent'), recovery: 'report' });
+  t.like(report.recovery, { quickCheck: 'ok', uploadsDropped: 1, statesReset: 0, orphanBlobs: 1, quotaFixed: 1, interruptedRuns: 1 });
+  t.true(existsSync(temp), 'report mode changes nothing');
+  await report.stop(0);
+
+  const g2 = await Gateway.create(config, { log: createLogger('silent') });
+  t.like(g2.recovery, { quickCheck: 'ok', uploadsDropped: 1, orphanBlobs: 1, quotaFixed: 1, interruptedRuns: 1 });
+  t.false(existsSync(temp), 'temp of the interrupted upload removed');
+  const view = await g2.events.get(principal, event.id);
+  t.deepEqual(view.files.map((f) => [f.path, f.state]), [['dav.bin', 'pending'], ['kept.txt', 'complete']]);
+  const q = await g2.db.get<{ used_bytes: number; reserved_bytes: number }>('SELECT used_bytes, reserved_bytes FROM events WHERE id = ?', [event.id]);
+  t.deepEqual(q, { used_bytes: 2, reserved_bytes: 0 });
+  t.is((await g2.db.get<{ status: string }>('SELECT status FROM retention_runs ORDER BY id DESC'))?.status, 'interrupted');
+  await g2.stop(0);
+
+  const g3 = await Gateway.create(config, { log: createLogger('silent') });
+  t.like(g3.recovery, { uploadsDropped: 0, statesReset: 0, orphanBlobs: 0, quotaFixed: 0, tempsRemoved: 0, interruptedRuns: 0 }, 'a second start finds nothing left');
+  await g3.stop(0);
+});
