@@ -72,7 +72,18 @@ function printStatus(e: EventInfo, local: LocalStatus): void {
 
 async function oneStatus(api: ApiClient, id: string, json: boolean): Promise<void> {
   const local = await localStatus(new Queue(id));
-  const event = await api.getEvent(id);
+  let event: EventInfo;
+  try {
+    event = await api.getEvent(id);
+  } catch (err) {
+    // The gateway is away: the local side is still worth showing before the error line.
+    if (json) printJson({ id, local });
+    else {
+      print(`uploader: ${local.state}${local.pid ? ` (pid ${local.pid})` : ''}`);
+      for (const f of local.files) print(`  ${f.path}  ${localNote(f) || 'local: done'}`);
+    }
+    throw err;
+  }
   if (json) printJson({ ...event, local });
   else printStatus(event, local);
 }
