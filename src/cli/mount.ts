@@ -54,5 +54,7 @@ export function registerMountCommand(program: Command): void {
         const watch = setInterval(() => void isMounted(dir).then((yes) => !yes && stop()), 1000);
       });
       print(`unmounted ${dir}`);
+      // fuse-native keeps its native thread alive after an unmount from outside; nothing else is pending here.
+      setTimeout(() => process.exit(0), 100).unref();
     });
 }

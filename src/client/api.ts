@@ -93,7 +93,8 @@ export class ApiClient {
         signal: AbortSignal.timeout(60_000),
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }).cause;
+      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message;
       throw new ApiError(`cannot reach the gateway at ${this.conn.server} (${cause}): check --server / HANDOFF_SERVER`, 0, 'unreachable');
     }
     const text = await res.text();
