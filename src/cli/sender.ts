@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ApiClient, type EventInfo } from '../client/api.js';
-import { revive } from '../client/background.js';
+import { revive, reviveAll } from '../client/background.js';
 import { normaliseServer, saveProfile } from '../client/profile.js';
 import { ProgressView } from '../client/progress.js';
 import { newQueueFile, Queue, type QueueFile, type QueueState } from '../client/queue.js';
@@ -94,7 +94,7 @@ export function registerSenderCommands(program: Command): void {
     .option('--json', 'print the event, addresses and credentials as JSON')
     .action(async (paths: string[], opts: ConnOptions & { recipient: string[]; expires?: string; title?: string; wait?: boolean }) => {
       const expires = opts.expires === undefined ? undefined : expiresArg(opts.expires);
-      const api = await client(opts);
+      const api = await client(opts, false); // other queues are revived after the addresses are out
       const files = await walkPaths(paths);
       if (files.length === 0) throw new UserError('nothing to send: the folders given hold no files');
       const event = await api.createEvent({
@@ -108,6 +108,7 @@ export function registerSenderCommands(program: Command): void {
         print(`${opts.wait ? 'uploading' : 'uploading in the background'}: ${files.length} file(s), ${formatBytes(total)}; "handoff status ${event.id}" shows progress`);
       }
       await startQueue(api, event, files.map((f) => newQueueFile(f)), Boolean(opts.wait));
+      await reviveAll().catch(() => undefined);
     });
 
   withConnection(program.command('add <event> <paths...>'))

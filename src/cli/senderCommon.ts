@@ -23,8 +23,8 @@ export function withConnection(cmd: Command): Command {
 }
 
 /** Connection for a command; revives any dead uploader with work left first (cheap: a few file reads). */
-export async function client(opts: ConnOptions): Promise<ApiClient> {
-  await reviveAll().catch(() => undefined);
+export async function client(opts: ConnOptions, revive = true): Promise<ApiClient> {
+  if (revive) await reviveAll().catch(() => undefined);
   return new ApiClient(await resolveConnection(opts));
 }
 

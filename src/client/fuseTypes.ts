@@ -31,6 +31,8 @@ export interface FuseOps {
   chown(path: string, uid: number, gid: number, cb: Cb): void;
   flush(path: string, fd: number, cb: Cb): void;
   fsync(path: string, datasync: number, fd: number, cb: Cb): void;
+  getxattr(path: string, name: string, position: number, cb: (code: number, value?: Buffer) => void): void;
+  listxattr(path: string, cb: (code: number, names?: string[]) => void): void;
 }
 export interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;

@@ -22,6 +22,7 @@ type Handle =
   | { kind: 'remote'; path: string; buf: Buffer | null; bufPos: number };
 
 const WINDOW = 4 * 1024 * 1024;
+const STATE_XATTR = 'user.handoff.state';
 
 /**
  * The event as a folder. Listings come from the API (refreshed at most every second); files
@@ -29,7 +30,7 @@ const WINDOW = 4 * 1024 * 1024;
  * for the background uploader; reads of uploaded files stream from the gateway with HTTP Range.
  */
 export class EventMount {
-  private remote = new Map<string, { size: number; mtime: number; state: string }>();
+  private remote = new Map<string, { size: number; mtime: number; state: string; bytes: number }>();
   private remoteDirs = new Set<string>(['']);
   private local = new Map<string, { spool: string; size: number; mtime: number; writers: number }>();
   private dirs = new Set<string>();
@@ -48,11 +49,11 @@ export class EventMount {
     this.refreshing ??= (async () => {
       try {
         const e = await this.api.getEvent(this.eventId);
-        const remote = new Map<string, { size: number; mtime: number; state: string }>();
+        const remote = new Map<string, { size: number; mtime: number; state: string; bytes: number }>();
         const dirs = new Set<string>(['']);
         for (const f of e.files) {
           if (f.state === 'removed') continue;
-          remote.set(f.path, { size: f.size ?? 0, mtime: Date.now(), state: f.state });
+          remote.set(f.path, { size: f.size ?? 0, mtime: Date.now(), state: f.state, bytes: f.bytes });
           const parts = f.path.split('/');
           for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
         }
@@ -228,12 +229,28 @@ export class EventMount {
       }),
       rename: (_s, _d, cb) => cb(F.EXDEV), // mv falls back to copy + delete
       statfs: (_p, cb) => cb(0, { bsize: 4096, frsize: 4096, blocks: 2 ** 30, bfree: 2 ** 30, bavail: 2 ** 30, files: 1e6, ffree: 1e6, favail: 1e6, fsid: 0, flag: 0, namemax: 255 }),
+      // The file's state rides in an extended attribute: `getfattr -n user.handoff.state FILE`.
+      getxattr: (p, name, _pos, cb) => run<Buffer | undefined>(cb, async () => {
+        if (name !== STATE_XATTR) return undefined;
+        const state = this.stateOf(rel(p));
+        return state === null ? undefined : Buffer.from(state);
+      }),
+      listxattr: (p, cb) => cb(0, this.stateOf(rel(p)) === null ? [] : [STATE_XATTR]),
       utimens: (_p, _a, _m, cb) => cb(0),
       chmod: (_p, _m, cb) => cb(0),
       chown: (_p, _u, _g, cb) => cb(0),
       flush: (_p, _fd, cb) => cb(0),
       fsync: (_p, _d, _fd, cb) => cb(0),
     };
+  }
+
+  /** What `user.handoff.state` says: the gateway's state, or where a file written here stands locally. */
+  stateOf(path: string): string | null {
+    const l = this.local.get(path);
+    if (l) return l.writers > 0 ? 'writing' : 'queued for upload';
+    const r = this.remote.get(path);
+    if (!r) return null;
+    return r.state === 'uploading' && r.size > 0 ? `uploading ${Math.floor((100 * r.bytes) / r.size)}%` : r.state;
   }
 
   async mount(dir: string): Promise<void> {

@@ -84,6 +84,9 @@ test('mount: ls shows the event, a 200 MiB cp returns before the throttled uploa
 
   const lsl = await run('ls', ['-l', mnt]);
   t.regex(lsl.stdout, new RegExp(`${200 * MiB} .* big\\.bin`));
+  const xattr = (name: string) => run('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], "user.handoff.state").decode())', join(mnt, name)]);
+  t.is((await xattr('notes.txt')).stdout.trim(), 'complete');
+  t.regex((await xattr('big.bin')).stdout.trim(), /^(queued for upload|uploading \d+%|pending)$/);
 
   const um = await run('fusermount', ['-u', mnt]);
   t.is(um.code, 0, um.stderr);
