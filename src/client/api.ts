@@ -70,6 +70,7 @@ export function explain(status: number, code: string, message: string, server: s
   if (status === 410) return `${message || 'the event has expired'} (410): it can no longer be changed or downloaded`;
   if (status === 413) return `${message || 'over quota'} (413): the event is full; remove files or send fewer`;
   if (status === 507) return `the gateway's storage is full (507): try again later or ask its operator`;
+  if (status === 404 && (message === 'not found' || message === 'no such API route')) return `${server} has no Handoff API v1 here: check --server (the gateway's base address)`;
   if (status === 404 && code === 'not_found' && /event/.test(message)) return `${message}: check the event id with "handoff ls"`;
   return `${message || `request failed with HTTP ${status}`}${code ? ` (${code})` : ''}`;
 }

@@ -13,11 +13,11 @@ export async function checkUnchanged(localPath: string, size: number, mtimeMs: n
   try {
     st = await stat(localPath);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(`${localPath} vanished after it was announced; send it again with "handoff add"`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(`${localPath} vanished after it was announced; remove it from the event ("handoff rm") or put it back`);
     throw err;
   }
-  if (st.size !== size) throw new FileChangedError(`${localPath} changed on disk after it was announced (${size} → ${st.size} bytes); send it again with "handoff add"`);
-  if (Math.floor(st.mtimeMs) !== mtimeMs) throw new FileChangedError(`${localPath} was modified after it was announced; send it again with "handoff add"`);
+  if (st.size !== size) throw new FileChangedError(`${localPath} changed on disk after it was announced (${size} → ${st.size} bytes); to send the new version, "handoff rm" it from the event and "handoff add" it again`);
+  if (Math.floor(st.mtimeMs) !== mtimeMs) throw new FileChangedError(`${localPath} was modified after it was announced; to send the new version, "handoff rm" it from the event and "handoff add" it again`);
 }
 
 /**

@@ -33,6 +33,10 @@ test.serial('login saves a 0600 profile; wrong server and bad token are one-line
   t.is(nowhere.code, 1);
   t.true(oneLine(nowhere.stderr));
   t.regex(nowhere.stderr, /cannot reach the gateway/);
+  const notHandoff = await home.run(['login', `${gw.url}/static`, '--token', alice.token]);
+  t.is(notHandoff.code, 1);
+  t.true(oneLine(notHandoff.stderr));
+  t.regex(notHandoff.stderr, /no Handoff API/);
   const notUrl = await home.run(['login', 'not a url', '--token', alice.token]);
   t.is(notUrl.code, 1);
   t.true(oneLine(notUrl.stderr));
