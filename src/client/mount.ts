@@ -48,7 +48,13 @@ export class EventMount {
     if (!force && Date.now() - this.fetchedAt < 1000) return;
     this.refreshing ??= (async () => {
       try {
-        const e = await this.api.getEvent(this.eventId);
+        const e = await this.api.getEvent(this.eventId).catch((err: unknown) => {
+          // Gateway away: keep serving the last listing (and the spool) rather than failing every stat.
+          if (this.fetchedAt === 0) throw err;
+          this.fetchedAt = Date.now();
+          return null;
+        });
+        if (!e) return;
         const remote = new Map<string, { size: number; mtime: number; state: string; bytes: number }>();
         const dirs = new Set<string>(['']);
         for (const f of e.files) {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startTestGateway, type TestGateway, type Account } from '../helpers/gateway.js';
@@ -98,8 +98,14 @@ test.serial('killing the background uploader half-way through the big file: stat
   process.kill(pids[0], 'SIGKILL');
   await waitFor('the uploader to die', async () => (await home.uploaderPids()).length === 0, 10_000, 50);
   const atKill = (await eventFiles(id))[0];
-  t.log(`killed at ${(half.bytes / MiB).toFixed(0)} MiB seen, server kept ${(atKill.bytes / MiB).toFixed(0)} MiB`);
   t.not(atKill.state, 'complete');
+  // The tus offset the gateway keeps for the interrupted upload (HEAD on the URL the uploader saved).
+  const queue = JSON.parse(await readFile(join(home.env.XDG_DATA_HOME!, 'handoff', 'queues', id, 'queue.json'), 'utf8'));
+  const head = await fetch(queue.files[0].uploadUrl, { method: 'HEAD', headers: { authorization: `Bearer ${alice.token}`, 'tus-resumable': '1.0.0' } });
+  const offset = Number(head.headers.get('upload-offset'));
+  const receivedAtKill = received.get(`${id}/big.bin`) ?? 0;
+  t.log(`killed after ${(half.bytes / MiB).toFixed(0)} MiB; gateway received ${(receivedAtKill / MiB).toFixed(1)} MiB and keeps tus offset ${(offset / MiB).toFixed(1)} MiB`);
+  t.true(offset > 0 && offset <= receivedAtKill);
 
   const status = await home.run(['status', id]);
   t.is(status.code, 0, status.stderr);
