@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lockHolder } from './lock.js';
-import { hasPendingWork, listQueues, Queue } from './queue.js';
+import { hasPendingWork, isTerminal, listQueues, Queue } from './queue.js';
+
+const KEEP_FINISHED_MS = 30 * 86_400_000;
 
 const mainScript = () => fileURLToPath(new URL('../main.js', import.meta.url));
 
@@ -38,9 +41,18 @@ export async function reviveAll(): Promise<string[]> {
   for (const q of await listQueues()) {
     try {
       if (await revive(q)) revived.push(q.eventId);
+      else await pruneFinished(q);
     } catch {
       /* a broken queue folder must not stop the command the user asked for */
     }
   }
   return revived;
+}
+
+/** A queue finished long ago only slows every command down: its folder goes after 30 days. */
+async function pruneFinished(q: Queue): Promise<void> {
+  const state = await q.read();
+  if (!state || !state.files.every(isTerminal) || Date.now() - state.uploader.updatedAt < KEEP_FINISHED_MS) return;
+  if ((await lockHolder(q.lockFile)) !== null || (await q.incoming()).length > 0) return;
+  await rm(q.dir, { recursive: true, force: true });
 }

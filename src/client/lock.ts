@@ -15,8 +15,8 @@ export async function isUploaderAlive(pid: number): Promise<boolean> {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
   try {
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('__uploader') || cmd.includes('send') || cmd.includes('mount');
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    return args.includes('__uploader') || ((args.includes('send') || args.includes('add')) && args.includes('--wait'));
   } catch {
     return true; // no /proc (macOS): trust the pid
   }
