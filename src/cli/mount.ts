@@ -48,8 +48,8 @@ export function registerMountCommand(program: Command): void {
           clearInterval(watch);
           m.unmount().then(done, done);
         };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
         // Unmounted from outside (fusermount -u): end this process too.
         const watch = setInterval(() => void isMounted(dir).then((yes) => !yes && stop()), 1000);
       });

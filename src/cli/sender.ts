@@ -15,12 +15,16 @@ import { registerStatusCommand } from './senderStatus.js';
 async function uploadInForeground(queue: Queue): Promise<void> {
   const uploader = new Uploader(queue);
   const view = new ProgressView();
+  let stopping = false;
+  // Listeners stay until exit: removing the last SIGINT listener while a signal is handled makes Node re-raise it.
   const onSignal = () => {
+    if (stopping) process.exit(130); // a second Ctrl-C: leave now, the saved state is still resumable
+    stopping = true;
     process.stderr.write('\nstopping; the upload stays resumable: "handoff status" continues it in the background\n');
     void uploader.stop();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const timer = setInterval(() => uploader.state && view.render(uploader.state), 500);
   try {
     const outcome = await uploader.run();
@@ -34,8 +38,6 @@ async function uploadInForeground(queue: Queue): Promise<void> {
     if (failed.length > 0) throw new UserError(`${failed.length} file(s) failed: ${failed[0].path}: ${failed[0].error}`);
   } finally {
     clearInterval(timer);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
 }
 
@@ -108,7 +110,7 @@ export function registerSenderCommands(program: Command): void {
         print(`${opts.wait ? 'uploading' : 'uploading in the background'}: ${files.length} file(s), ${formatBytes(total)}; "handoff status ${event.id}" shows progress`);
       }
       await startQueue(api, event, files.map((f) => newQueueFile(f)), Boolean(opts.wait));
-      await reviveAll().catch(() => undefined);
+      if (!opts.wait) await reviveAll().catch(() => undefined); // after Ctrl-C of --wait, the user asked to stop
     });
 
   withConnection(program.command('add <event> <paths...>'))

@@ -1,14 +1,10 @@
 import * as tus from 'tus-js-client';
 import { explain } from './api.js';
+import { AttemptError } from './attemptError.js';
 import { fileReader, FileChangedError } from './source.js';
 import type { RateLimiter } from './throttle.js';
 
-/** Why one attempt ended: the uploader retries `transient` ones with backoff and fails the rest with `message`. */
-export class AttemptError extends Error {
-  constructor(message: string, readonly transient: boolean, readonly status: number) {
-    super(message);
-  }
-}
+export { AttemptError };
 
 export interface AttemptOptions {
   endpoint: string;

@@ -5,7 +5,8 @@ import { UploaderLock } from './lock.js';
 import { isTerminal, type Queue, type QueueFile, type QueueState } from './queue.js';
 import { FileChangedError } from './source.js';
 import { RateLimiter } from './throttle.js';
-import { AttemptError, startAttempt, type RunningAttempt } from './tusUpload.js';
+import { AttemptError } from './attemptError.js';
+import type { RunningAttempt } from './tusUpload.js';
 
 const CHUNK = 32 * 1024 * 1024; // each PATCH is acknowledged durably: a hard gateway crash loses at most one chunk
 const BACKOFF_MAX_MS = 30_000;
@@ -167,6 +168,8 @@ export class Uploader {
       f.state = 'uploading';
       this.dirty = true;
       this.log(`${f.path}: ${f.uploadUrl ? 'resuming' : 'starting'} (attempt ${f.attempts})`);
+      // tus-js-client loads only when bytes move: `send` itself prints the addresses sooner.
+      const { startAttempt } = await import('./tusUpload.js');
       slot.attempt = startAttempt({
         endpoint: api.uploadEndpoint(this.state.eventId), server: this.state.server, token: this.state.token, file: f, limiter: this.limiter, chunkSize: CHUNK,
         onUrl: (url) => {
