@@ -6,6 +6,12 @@ import { registerMountCommand } from './cli/mount.js';
 import { registerSenderCommands } from './cli/sender.js';
 import { UsageError } from './cli/senderCommon.js';
 
+// `handoff status | head`: a closed pipe ends the command quietly, as with other Unix tools.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command();
 program
   .name('handoff')
