@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -34,6 +34,8 @@ test('stopping the gateway during an upload and starting it again on the same da
   const api = (g: TestGateway) => g.api(alice.token, 'GET', `/api/v1/events/${id}`).then((x) => x.body.files[0] as { state: string; bytes: number; sha256: string });
   await waitFor('a third of the file', async () => (await api(gw!)).bytes >= 30 * MiB, 60_000, 100);
 
+  const [pid] = await home.uploaderPids();
+  t.truthy(pid);
   await gw.stop();
   gw = null;
   // While the gateway is away, status tells the user the uploader waits to retry.
@@ -52,4 +54,7 @@ test('stopping the gateway during an upload and starting it again on the same da
     return f.state === 'complete' && f;
   }, 90_000, 250);
   t.is(done.sha256, sha);
+  // The same background process carried on: nothing was restarted by hand or by a command.
+  const queue = JSON.parse(await readFile(join(home.env.XDG_DATA_HOME!, 'handoff', 'queues', id, 'queue.json'), 'utf8'));
+  t.is(queue.uploader.pid, pid);
 });
