@@ -16,6 +16,9 @@ import type { Addresses, CacheDeps } from './cache/deps.js';
 import { EventService } from './cache/EventService.js';
 import { DomainBus } from './cache/events.js';
 import { LiveTransfers } from './cache/live.js';
+import { Reports } from './cache/Reports.js';
+import { RecentAuthFailures } from './auth/recentFailures.js';
+import { adminRouter } from './admin/router.js';
 import type { Config } from './config/load.js';
 import type { Database } from './db/Database.js';
 import { migrate } from './db/migrate.js';
@@ -44,6 +47,9 @@ export class Gateway {
   private publicUrlValue: string;
   private httpPort = 0;
   private sftpPort = 0;
+  /** Read-side overviews and recent failed logins (admin panel); set by `create`. */
+  reports!: Reports;
+  recentFailures!: RecentAuthFailures;
 
   private constructor(
     readonly config: Config,
@@ -87,7 +93,11 @@ export class Gateway {
       sftp: (id) => `sftp://${gateway!.sftpHost}:${gateway!.sftpPort || config.sftp.port}/${id}/`,
       sftpUser: (username) => `sftp://${encodeURIComponent(username)}@${gateway!.sftpHost}:${gateway!.sftpPort || config.sftp.port}/`,
     };
-    const live = new LiveTransfers();
+    const live = new LiveTransfers((e) => bus.emit(e));
+    const recentFailures = new RecentAuthFailures();
+    bus.on((e) => {
+      if (e.type === 'auth.failed') recentFailures.push(e);
+    });
     const deps: CacheDeps = {
       db, storage, bus, recorder, live, hasher, credentials, addresses, log,
       limits: {
@@ -100,6 +110,8 @@ export class Gateway {
     };
     const events = new EventService(deps);
     gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, log, opts.announce ?? (() => undefined), deps);
+    gateway.reports = new Reports(deps, events);
+    gateway.recentFailures = recentFailures;
     return gateway;
   }
 
@@ -137,6 +149,7 @@ export class Gateway {
       maxJsonBytes: this.config.http.maxJsonBytes,
       maxUploadBytes: this.config.events.maxQuotaBytes,
       assetsDir: join(packageRoot(), 'src', 'protocols', 'http'),
+      mounts: [{ path: '/admin', handler: this.adminPanel() }],
     });
     const tls = this.config.http.tls;
     const server = tls.cert && tls.key
@@ -158,6 +171,18 @@ export class Gateway {
     // With an OS-chosen port and no publicUrl of the operator's, hand out the address we really serve.
     if (this.config.http.port === 0 && this.config.publicUrl === DEFAULT_PUBLIC_URL) this.publicUrlValue = this.httpUrl;
     this.announce(`http listening on ${this.httpUrl}`);
+  }
+
+  private adminPanel() {
+    return adminRouter({
+      db: this.db, auth: this.auth, accounts: this.accounts, events: this.events, reports: this.reports, lockout: this.lockout,
+      recentFailures: this.recentFailures, bus: this.bus, log: this.log,
+      publicUrl: () => this.publicUrl,
+      secure: Boolean(this.config.http.tls.cert) || this.config.publicUrl.startsWith('https:'),
+      assetsDir: join(packageRoot(), 'src', 'admin'),
+      idleMs: 30 * 60_000,
+      absoluteMs: 12 * 3_600_000,
+    });
   }
 
   /** Stops accepting, lets transfers finish for `graceMs`, then cuts what remains and closes the database. */

@@ -92,6 +92,12 @@ export class Authenticator {
     return Boolean(u && this.userPrincipal(u));
   }
 
+  /** The account behind a server-side session (admin panel), read fresh: null once disabled or removed. */
+  async principalForUser(userId: number): Promise<Principal | null> {
+    const u = await this.users.byId(userId);
+    return u ? this.userPrincipal(u) : null;
+  }
+
   private userPrincipal(user: UserRow): Principal | null {
     if (user.disabled) return null;
     return { kind: user.role, id: user.id, name: user.name };

@@ -1,0 +1,20 @@
+/**
+ * Admin panel sessions. The cookie carries a random id; only its SHA-256 is stored, so a copy of
+ * the database does not hand out live sessions. `user_id` is NULL for a pre-login session (it
+ * holds the login form's CSRF token). Times are integer ms; `expires_at` is the absolute limit.
+ */
+export const sql = `
+CREATE TABLE admin_sessions (
+  id_hash TEXT PRIMARY KEY,
+  user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  flash TEXT,
+  ip TEXT
+);
+CREATE INDEX admin_sessions_user ON admin_sessions(user_id);
+CREATE INDEX admin_sessions_seen ON admin_sessions(last_seen_at);
+CREATE INDEX admin_sessions_expiry ON admin_sessions(expires_at)
+`;
