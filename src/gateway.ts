@@ -3,6 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Router } from 'express';
 import { dirname, join } from 'node:path';
 import { Accounts } from './auth/Accounts.js';
 import { Authenticator } from './auth/Authenticator.js';
@@ -50,6 +51,8 @@ export class Gateway {
   /** Read-side overviews and recent failed logins (admin panel); set by `create`. */
   reports!: Reports;
   recentFailures!: RecentAuthFailures;
+  /** The admin panel's router once started (tests enumerate its routes). */
+  adminPanelRouter: Router | null = null;
 
   private constructor(
     readonly config: Config,
@@ -149,7 +152,7 @@ export class Gateway {
       maxJsonBytes: this.config.http.maxJsonBytes,
       maxUploadBytes: this.config.events.maxQuotaBytes,
       assetsDir: join(packageRoot(), 'src', 'protocols', 'http'),
-      mounts: [{ path: '/admin', handler: this.adminPanel() }],
+      mounts: [{ path: '/admin', handler: (this.adminPanelRouter = this.adminPanel()) }],
     });
     const tls = this.config.http.tls;
     const server = tls.cert && tls.key
