@@ -22,6 +22,8 @@ if (manifest && window.EventSource) {
   const rows = new Map();
   for (const tr of manifest.querySelectorAll('tr[data-path]')) rows.set(tr.getAttribute('data-path'), tr);
   const source = new EventSource(manifest.getAttribute('data-live'));
+  source.onopen = () => manifest.setAttribute('data-live-state', 'open');
+  source.onerror = () => manifest.setAttribute('data-live-state', 'reconnecting');
   source.onmessage = (msg) => {
     let data;
     try {
