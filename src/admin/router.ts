@@ -11,15 +11,13 @@ import { registerLoginRoutes, requireAdmin } from './routes/login.js';
 import { securityHeaders } from './security.js';
 import { SessionStore } from './sessions.js';
 
-const ANONYMOUS_SESSION_MS = 30 * 60_000;
-
 /**
  * The admin panel at /admin: server-rendered (works without JavaScript), sessions in the database,
  * one CSRF guard in front of every route, only accounts with role admin past the login page.
  * Every route sits on this one router, so tests can enumerate them from `router.stack`.
  */
 export function adminRouter(deps: AdminDeps): Router {
-  const sessions = new SessionStore(deps.db, { idleMs: deps.idleMs, absoluteMs: deps.absoluteMs, anonymousMs: ANONYMOUS_SESSION_MS, secure: deps.secure });
+  const sessions = new SessionStore(deps.db, { idleMs: deps.idleMs, absoluteMs: deps.absoluteMs, secure: deps.secure });
   const render = new Renderer(join(deps.assetsDir, 'views'), sessions, deps.log);
   const ctx: AdminContext = { ...deps, sessions, render };
   const r = express.Router();

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Database } from '../db/Database.js';
 import { AdminSessionsRepo, type AdminSessionRow } from '../db/repos/adminSessions.js';
@@ -8,8 +8,6 @@ export interface SessionPolicy {
   idleMs: number;
   /** Absolute limit from login (ASVS 3.3.2: 12 h). */
   absoluteMs: number;
-  /** Pre-login sessions only carry the login form's CSRF token: short-lived. */
-  anonymousMs: number;
   /** Secure cookie with the __Host- prefix (HTTPS, or a TLS-terminating proxy per publicUrl). */
   secure: boolean;
 }
@@ -22,10 +20,10 @@ export interface Flash {
 export interface AdminSession {
   /** The cookie value: only in memory, never stored. */
   id: string;
-  idHash: string;
+  /** Null for a pre-login visitor: no row, nothing to destroy. */
+  idHash: string | null;
   userId: number | null;
   csrf: string;
-  createdAt: number;
   flash: Flash | null;
 }
 
@@ -35,19 +33,24 @@ declare module 'express-serve-static-core' {
   }
 }
 
+const ID = /^[A-Za-z0-9_-]{43}$/;
 const hashId = (id: string) => createHash('sha256').update(id).digest('hex');
+const newId = () => randomBytes(32).toString('base64url');
 const TOUCH_EVERY_MS = 15_000;
 const SWEEP_EVERY_MS = 60_000;
 
 /**
  * Server-side sessions in the database (not a memory store), written here rather than with
  * express-session: we want the id hashed at rest, an absolute limit besides the idle one, one
- * CSRF token per session, rotation on login and no cookie-signing secret to manage; that is
- * ~100 lines over our own Database, where express-session would need a custom store anyway.
+ * CSRF token per session, rotation on login, no cookie-signing secret to rotate, and no row for
+ * anonymous visitors (express-session would need a custom store and `saveUninitialized` care
+ * anyway). A pre-login visitor gets a random cookie id and a login-form token derived from it
+ * with an HMAC key kept in the database; signing in issues a brand-new id backed by a row.
  */
 export class SessionStore {
   private readonly repo: AdminSessionsRepo;
   private lastSweep = 0;
+  private key: Buffer | null = null;
 
   constructor(db: Database, readonly policy: SessionPolicy, private readonly now: () => number = Date.now) {
     this.repo = new AdminSessionsRepo(db);
@@ -57,27 +60,32 @@ export class SessionStore {
     return this.policy.secure ? '__Host-handoff-admin' : 'handoff-admin';
   }
 
-  /** A fresh session with a new 256-bit id and CSRF token; `userId` null before login. */
-  async create(userId: number | null, ip: string | null): Promise<AdminSession> {
+  /** A signed-in session with a new 256-bit id and CSRF token. */
+  async create(userId: number, ip: string | null): Promise<AdminSession> {
     await this.maybeSweep();
     const now = this.now();
-    const id = randomBytes(32).toString('base64url');
+    const id = newId();
     const row: AdminSessionRow = {
-      id_hash: hashId(id), user_id: userId, csrf_token: randomBytes(32).toString('base64url'), created_at: now, last_seen_at: now,
-      expires_at: now + (userId === null ? this.policy.anonymousMs : this.policy.absoluteMs), flash: null, ip,
+      id_hash: hashId(id), user_id: userId, csrf_token: newId(), created_at: now, last_seen_at: now, expires_at: now + this.policy.absoluteMs, flash: null, ip,
     };
     await this.repo.insert(row);
     return this.toSession(id, row);
   }
 
-  /** The live session for a cookie value, or null (unknown, idle too long, past its absolute limit). */
+  /** A pre-login visitor: a fresh id (or the one its cookie already carries) and its derived token. */
+  async anonymous(id: string = newId()): Promise<AdminSession> {
+    this.key ??= Buffer.from(await this.repo.secret('admin.login-csrf-key', () => randomBytes(32).toString('base64url')), 'base64url');
+    const csrf = createHmac('sha256', this.key).update(`login:${id}`).digest('base64url');
+    return { id, idHash: null, userId: null, csrf, flash: null };
+  }
+
+  /** The signed-in session for a cookie value, or null (unknown, idle too long, past its absolute limit). */
   async load(id: string, touch = true): Promise<AdminSession | null> {
-    if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null;
+    if (!ID.test(id)) return null;
     const row = await this.repo.byHash(hashId(id));
     if (!row) return null;
     const now = this.now();
-    const idle = row.user_id === null ? this.policy.anonymousMs : this.policy.idleMs;
-    if (row.expires_at <= now || row.last_seen_at + idle <= now) {
+    if (row.expires_at <= now || row.last_seen_at + this.policy.idleMs <= now) {
       await this.repo.remove(row.id_hash);
       return null;
     }
@@ -86,7 +94,7 @@ export class SessionStore {
   }
 
   async destroy(s: AdminSession): Promise<void> {
-    await this.repo.remove(s.idHash);
+    if (s.idHash) await this.repo.remove(s.idHash);
   }
 
   /** Ends every session of an account (password reset, disable, removal), optionally but one. */
@@ -95,16 +103,17 @@ export class SessionStore {
   }
 
   async setFlash(s: AdminSession, flash: Flash | null): Promise<void> {
+    if (!s.idHash) return;
     s.flash = flash;
     await this.repo.setFlash(s.idHash, flash ? JSON.stringify(flash) : null);
   }
 
-  /** Expired rows are dropped at most once a minute, on the next session created. */
+  /** Expired rows are dropped at most once a minute, on the next login. */
   async maybeSweep(): Promise<void> {
     const now = this.now();
     if (now - this.lastSweep < SWEEP_EVERY_MS) return;
     this.lastSweep = now;
-    await this.repo.sweep(now, now - this.policy.idleMs, now - this.policy.anonymousMs);
+    await this.repo.sweep(now, now - this.policy.idleMs);
   }
 
   private toSession(id: string, row: AdminSessionRow): AdminSession {
@@ -114,7 +123,7 @@ export class SessionStore {
     } catch {
       flash = null;
     }
-    return { id, idHash: row.id_hash, userId: row.user_id, csrf: row.csrf_token, createdAt: row.created_at, flash };
+    return { id, idHash: row.id_hash, userId: row.user_id, csrf: row.csrf_token, flash };
   }
 
   /** Set-Cookie value: HttpOnly, SameSite=Strict, Secure + __Host- behind TLS; a session cookie (no Max-Age). */
@@ -133,13 +142,15 @@ export class SessionStore {
     res.append('Set-Cookie', this.cookie('', true));
   }
 
-  /** Loads the session named by the cookie into req.adminSession (absent if none or dead). */
+  /**
+   * req.adminSession: the signed-in session named by the cookie, else a pre-login one for the
+   * cookie's id (a dead session's id only ever gets the login form), else none.
+   */
   middleware() {
     return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
       try {
         const id = readCookie(req.headers.cookie, this.cookieName);
-        const s = id ? await this.load(id) : null;
-        if (s) req.adminSession = s;
+        if (id && ID.test(id)) req.adminSession = (await this.load(id)) ?? (await this.anonymous(id));
         next();
       } catch (err) {
         next(err);

@@ -103,6 +103,18 @@ test.serial('the session id changes at login, the old one is dead, logout kills 
   t.is(after.headers.location, '/admin/login?next=%2Fadmin%2Fusers');
 });
 
+test.serial('anonymous visitors never make the session table grow', async (t) => {
+  const count = async () => (await gw.gateway.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM admin_sessions'))!.n;
+  const before = await count();
+  for (let i = 0; i < 20; i++) await new AdminClient(gw.url).get('/admin/login');
+  const c = new AdminClient(gw.url);
+  await c.get('/admin/login');
+  await c.post('/admin/login', { username: root.name, password: 'not the password' });
+  t.is(await count(), before);
+  await c.post('/admin/login', { username: root.name, password: root.password });
+  t.is(await count(), before + 1, 'one row per signed-in session');
+});
+
 test.serial('?next= only leads to panel paths (A9)', async (t) => {
   const attempts: Array<[string, string]> = [
     ['/admin/users', '/admin/users'],

@@ -16,7 +16,7 @@ async function store(t: { teardown: (fn: () => Promise<void>) => void }) {
   await migrate(db);
   await db.run("INSERT INTO users (id, name, role, password_hash, created_at, updated_at) VALUES (1, 'root', 'admin', 'x', 0, 0)");
   let now = 1_000_000;
-  const s = new SessionStore(db, { idleMs: 30 * MIN, absoluteMs: 12 * 60 * MIN, anonymousMs: 10 * MIN, secure: false }, () => now);
+  const s = new SessionStore(db, { idleMs: 30 * MIN, absoluteMs: 12 * 60 * MIN, secure: false }, () => now);
   t.teardown(async () => {
     await db.close();
     await rm(dir, { recursive: true, force: true });
@@ -57,17 +57,21 @@ test('heartbeats that do not touch do not keep a session alive', async (t) => {
   t.is(await s.load(a.id, false), null);
 });
 
-test('pre-login sessions are short-lived; ids are random and stored hashed', async (t) => {
-  const { s, db, advance } = await store(t);
-  const anon = await s.create(null, null);
-  const other = await s.create(null, null);
+test('pre-login visitors get no row; ids are random and stored hashed', async (t) => {
+  const { s, db } = await store(t);
+  const anon = await s.anonymous();
+  const other = await s.anonymous();
   t.not(anon.id, other.id);
   t.not(anon.csrf, other.csrf);
-  t.regex(anon.id, /^[A-Za-z0-9_-]{43}$/); // 256 bits
+  t.is((await s.anonymous(anon.id)).csrf, anon.csrf, 'the login token is derived from the cookie id');
+  t.is((await db.query('SELECT * FROM admin_sessions')).length, 0);
+  t.is(await s.load(anon.id), null, 'a pre-login id is no session');
+  const a = await s.create(1, null);
+  t.not(a.csrf, (await s.anonymous(a.id)).csrf);
+  t.regex(a.id, /^[A-Za-z0-9_-]{43}$/); // 256 bits
   const rows = await db.query<{ id_hash: string }>('SELECT id_hash FROM admin_sessions');
-  t.false(rows.some((r) => r.id_hash === anon.id));
-  advance(11 * MIN);
-  t.is(await s.load(anon.id), null);
+  t.is(rows.length, 1);
+  t.false(rows.some((r) => r.id_hash === a.id));
   t.is(await s.load('not-a-session'), null);
 });
 
@@ -82,14 +86,14 @@ test('destroy and destroyForUser end sessions; sweep drops expired rows', async 
   t.is(await s.load(b.id), null);
   t.truthy(await s.load(c.id));
   advance(13 * 60 * MIN);
-  await s.create(null, null); // triggers the sweep
+  await s.create(1, null); // triggers the sweep
   const left = await db.query('SELECT * FROM admin_sessions');
-  t.is(left.length, 1);
+  t.is(left.length, 1, 'only the new session is left');
 });
 
 test('cookie attributes: HttpOnly, SameSite=Strict; Secure and __Host- only behind TLS', (t) => {
-  const plain = new SessionStore({} as never, { idleMs: 1, absoluteMs: 1, anonymousMs: 1, secure: false });
-  const tls = new SessionStore({} as never, { idleMs: 1, absoluteMs: 1, anonymousMs: 1, secure: true });
+  const plain = new SessionStore({} as never, { idleMs: 1, absoluteMs: 1, secure: false });
+  const tls = new SessionStore({} as never, { idleMs: 1, absoluteMs: 1, secure: true });
   t.is(plain.cookie('v'), 'handoff-admin=v; Path=/admin; HttpOnly; SameSite=Strict');
   t.is(tls.cookie('v'), '__Host-handoff-admin=v; Path=/; HttpOnly; SameSite=Strict; Secure');
 });

@@ -13,9 +13,11 @@ export function registerLoginRoutes(r: Router, ctx: AdminContext): void {
     const next = safeNext(req.query.next);
     let s = req.adminSession;
     if (s?.userId != null && (await auth.principalForUser(s.userId))?.kind === 'admin') return void res.redirect(303, next);
-    if (!s) {
-      // A pre-login session holds the login form's CSRF token; login replaces it with a new id.
-      s = await sessions.create(null, ctxOf(req).ip);
+    if (!s || s.userId !== null) {
+      // A pre-login visitor: a cookie id and the login form's token derived from it, no database row.
+      // Signing in replaces the id with a new one (session fixation, ASVS 3.2.1).
+      if (s) await sessions.destroy(s);
+      s = await sessions.anonymous();
       sessions.setCookie(res, s);
       req.adminSession = s;
     }
@@ -31,7 +33,7 @@ export function registerLoginRoutes(r: Router, ctx: AdminContext): void {
     const result = await auth.password(username, password, ctxOf(req));
     if (!result.ok) return result.reason === 'locked' ? again(429, LOCKED) : again(401, 'Wrong username or password.');
     if (result.principal.kind !== 'admin') return again(403, 'This account may not use the admin panel (it is not an admin).');
-    // Session fixation (ASVS 3.2.1): the pre-login id dies, the signed-in session gets a new id and token.
+    // Session fixation (ASVS 3.2.1): whatever id the browser had, the signed-in session gets a new id and token.
     if (req.adminSession) await sessions.destroy(req.adminSession);
     const fresh = await sessions.create(result.principal.id, ctxOf(req).ip);
     sessions.setCookie(res, fresh);

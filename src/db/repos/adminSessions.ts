@@ -2,7 +2,7 @@ import type { Queryable } from '../Database.js';
 
 export interface AdminSessionRow {
   id_hash: string;
-  user_id: number | null;
+  user_id: number;
   csrf_token: string;
   created_at: number;
   last_seen_at: number;
@@ -43,12 +43,18 @@ export class AdminSessionsRepo {
     return r.changes;
   }
 
-  /** Drops sessions past their absolute limit or idle for too long (anonymous ones sooner). */
-  async sweep(now: number, idleBefore: number, anonymousIdleBefore: number): Promise<number> {
-    const r = await this.db.run(
-      'DELETE FROM admin_sessions WHERE expires_at <= ? OR last_seen_at <= ? OR (user_id IS NULL AND last_seen_at <= ?)',
-      [now, idleBefore, anonymousIdleBefore],
-    );
+  /** Drops sessions past their absolute limit or idle for too long. */
+  async sweep(now: number, idleBefore: number): Promise<number> {
+    const r = await this.db.run('DELETE FROM admin_sessions WHERE expires_at <= ? OR last_seen_at <= ?', [now, idleBefore]);
     return r.changes;
+  }
+
+  /** A named server secret, created once (first caller wins) and shared by every instance. */
+  async secret(name: string, make: () => string): Promise<string> {
+    const read = () => this.db.get<{ value: string }>('SELECT value FROM secrets WHERE name = ?', [name]);
+    const found = await read();
+    if (found) return found.value;
+    await this.db.run('INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', [name, make()]);
+    return (await read())!.value;
   }
 }
