@@ -7,6 +7,7 @@ import { pageParam, pager } from '../render.js';
 import { ADMIN_BASE } from '../security.js';
 
 const USERS_PER_PAGE = 50;
+const LOCKOUTS_PER_PAGE = 100;
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tib: 2 ** 40 };
 
 /** "500 MiB", "2G", "1073741824" → bytes; empty → null (no cap). */
@@ -105,8 +106,12 @@ export function registerAccountRoutes(r: Router, ctx: AdminContext): void {
 
   r.get('/lockouts', page(ctx, async (req, res) => {
     const now = Date.now();
-    const rows = (await ctx.lockout.list()).map((l) => ({ ...l, banned: l.banned_until !== null && l.banned_until > now }));
-    await render.page(req, res, 'lockouts', { title: 'Lockouts', rows, failures: ctx.recentFailures.list(50) });
+    const p = pageParam(req);
+    const all = await ctx.lockout.list();
+    const rows = all.slice((p - 1) * LOCKOUTS_PER_PAGE, p * LOCKOUTS_PER_PAGE).map((l) => ({ ...l, banned: l.banned_until !== null && l.banned_until > now }));
+    await render.page(req, res, 'lockouts', {
+      title: 'Lockouts', rows, total: all.length, pager: pager(req, all.length, LOCKOUTS_PER_PAGE, p), failures: ctx.recentFailures.list(50),
+    });
   }));
   r.post('/lockouts/clear', action(ctx, () => `${ADMIN_BASE}/lockouts`, async (req) => {
     const key = field(req, 'key', 300);
