@@ -3,7 +3,6 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Router } from 'express';
 import { dirname, join } from 'node:path';
 import { Accounts } from './auth/Accounts.js';
 import { Authenticator } from './auth/Authenticator.js';
@@ -19,7 +18,7 @@ import { DomainBus } from './cache/events.js';
 import { LiveTransfers } from './cache/live.js';
 import { Reports } from './cache/Reports.js';
 import { RecentAuthFailures } from './auth/recentFailures.js';
-import { adminRouter } from './admin/router.js';
+import { adminPanel, type AdminPanel } from './admin/router.js';
 import type { Config } from './config/load.js';
 import type { Database } from './db/Database.js';
 import { migrate } from './db/migrate.js';
@@ -51,8 +50,8 @@ export class Gateway {
   /** Read-side overviews and recent failed logins (admin panel); set by `create`. */
   reports!: Reports;
   recentFailures!: RecentAuthFailures;
-  /** The admin panel's router once started (tests enumerate its routes). */
-  adminPanelRouter: Router | null = null;
+  /** The admin panel once started (tests enumerate its router's routes). */
+  adminPanel: AdminPanel | null = null;
 
   private constructor(
     readonly config: Config,
@@ -152,7 +151,7 @@ export class Gateway {
       maxJsonBytes: this.config.http.maxJsonBytes,
       maxUploadBytes: this.config.events.maxQuotaBytes,
       assetsDir: join(packageRoot(), 'src', 'protocols', 'http'),
-      mounts: [{ path: '/admin', handler: (this.adminPanelRouter = this.adminPanel()) }],
+      mounts: [{ path: '/admin', handler: (this.adminPanel = this.buildAdminPanel()).router }],
     });
     const tls = this.config.http.tls;
     const server = tls.cert && tls.key
@@ -176,8 +175,8 @@ export class Gateway {
     this.announce(`http listening on ${this.httpUrl}`);
   }
 
-  private adminPanel() {
-    return adminRouter({
+  private buildAdminPanel(): AdminPanel {
+    return adminPanel({
       db: this.db, auth: this.auth, accounts: this.accounts, events: this.events, reports: this.reports, lockout: this.lockout,
       recentFailures: this.recentFailures, bus: this.bus, log: this.log,
       publicUrl: () => this.publicUrl,
@@ -192,6 +191,7 @@ export class Gateway {
   async stop(graceMs = 5000): Promise<void> {
     const server = this.httpServer;
     this.httpServer = null;
+    this.adminPanel?.close();
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -35,6 +35,8 @@ export interface AdminDeps {
 export interface AdminContext extends AdminDeps {
   sessions: SessionStore;
   render: Renderer;
+  /** Open server-sent-event streams, ended when the gateway stops. */
+  streams: Set<Response>;
 }
 
 export function ctxOf(req: Request): RequestContext {

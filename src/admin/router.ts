@@ -16,10 +16,16 @@ import { SessionStore } from './sessions.js';
  * one CSRF guard in front of every route, only accounts with role admin past the login page.
  * Every route sits on this one router, so tests can enumerate them from `router.stack`.
  */
-export function adminRouter(deps: AdminDeps): Router {
+export interface AdminPanel {
+  router: Router;
+  /** Ends the live streams so a stopping server does not wait for open event pages. */
+  close(): void;
+}
+
+export function adminPanel(deps: AdminDeps): AdminPanel {
   const sessions = new SessionStore(deps.db, { idleMs: deps.idleMs, absoluteMs: deps.absoluteMs, secure: deps.secure });
   const render = new Renderer(join(deps.assetsDir, 'views'), sessions, deps.log);
-  const ctx: AdminContext = { ...deps, sessions, render };
+  const ctx: AdminContext = { ...deps, sessions, render, streams: new Set() };
   const r = express.Router();
 
   r.use(securityHeaders(deps.secure));
@@ -44,7 +50,13 @@ export function adminRouter(deps: AdminDeps): Router {
       : typeof type === 'string' ? new GatewayError('bad_request', 'The form could not be read.') : err;
     render.error(req, res, mapped).catch(next);
   });
-  return r;
+  return {
+    router: r,
+    close: () => {
+      for (const res of ctx.streams) res.end();
+      ctx.streams.clear();
+    },
+  };
 }
 
 /** Method and path of every route of the panel router, for the CSRF coverage test. */

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { request } from 'node:http';
 import { AdminClient } from '../helpers/adminHttp.js';
 import { basic, startTestGateway, type Account, type TestGateway } from '../helpers/gateway.js';
 
@@ -174,4 +175,30 @@ test.serial('dashboard pagination and empty states; lockout list clears', async 
   t.regex(after.text, /ip:127\.0\.0\.3/);
   await c.post('/admin/lockouts/clear', {});
   t.regex((await c.get('/admin/lockouts')).text, /No failed logins are being counted/);
+});
+
+test.serial('the live stream forwards file states and ends when the panel closes', async (t) => {
+  const ev = await gw.api(alice.token, 'POST', '/api/v1/events', { files: [{ path: 'live.txt', size: 4 }] });
+  const id: string = ev.body.id;
+  const received: string[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    const req = request(`${gw.url}/admin/events/${id}/live`, { headers: { cookie: `handoff-admin=${c.cookie}` } }, (res) => {
+      t.is(res.statusCode, 200);
+      t.regex(String(res.headers['content-type']), /^text\/event-stream/);
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        received.push(chunk);
+        if (chunk.startsWith('retry:')) void upload(alice.token, id, 'live.txt', 'live');
+      });
+      res.on('end', () => resolve());
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  while (!received.join('').includes('"state":"complete"')) await new Promise((r) => setTimeout(r, 20));
+  const data = received.join('').split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  t.like(data.at(-1), { path: 'live.txt', state: 'complete', bytes: 4, size: 4, label: '4 B' });
+  gw.gateway.adminPanel!.close();
+  await ended;
+  t.pass();
 });

@@ -23,7 +23,7 @@ function fill(path: string): string {
 }
 
 test.serial('every state-changing route refuses a missing token, a foreign token and a foreign Origin (A6)', async (t) => {
-  const routes = listRoutes(gw.gateway.adminPanelRouter!);
+  const routes = listRoutes(gw.gateway.adminPanel!.router);
   t.true(routes.length >= 25, `found ${routes.length} routes`);
   const unsafe = routes.filter((r) => !['GET', 'HEAD', 'OPTIONS'].includes(r.method));
   t.true(unsafe.length >= 18, `found ${unsafe.length} state-changing routes`);
@@ -65,7 +65,7 @@ test.serial('security headers on every page, error pages and static files', asyn
   const c = new AdminClient(gw.url);
   const anonymous = await c.get('/admin/login');
   await c.login(root.name, root.password);
-  const gets = listRoutes(gw.gateway.adminPanelRouter!).filter((r) => r.method === 'GET' && !r.path.endsWith('/live'));
+  const gets = listRoutes(gw.gateway.adminPanel!.router).filter((r) => r.method === 'GET' && !r.path.endsWith('/live'));
   const answers: Array<[string, HttpAnswer]> = [['/admin/login (anonymous)', anonymous]];
   for (const r of gets) answers.push([r.path, await c.get(`/admin${fill(r.path).replace('nobody-here', 'alice')}`)]);
   for (const p of ['/admin/no-such-page', '/admin/static/admin.js', '/admin/static/admin.css', `/admin/events/${'0'.repeat(26)}`]) answers.push([p, await c.get(p)]);

@@ -33,9 +33,11 @@ export async function serveLive(ctx: AdminContext, req: Request, res: Response, 
     );
   }, HEARTBEAT_MS);
   beat.unref();
+  ctx.streams.add(res);
   const stop = () => {
     clearInterval(beat);
     off();
+    ctx.streams.delete(res);
   };
   res.on('close', stop);
   req.on('close', stop);
