@@ -233,6 +233,25 @@ serial('a file named like HTML renders as text on every page; no dialog fires', 
   t.deepEqual(cspErrors, [], 'no CSP violation reported');
 });
 
+serial('the panel works with JavaScript turned off', async (t) => {
+  const { eventId } = state;
+  if (!eventId) return t.fail('no event');
+  const noJs = await browser.newContext({ javaScriptEnabled: false });
+  const p = await noJs.newPage();
+  watch(p);
+  await p.goto(`${gw.url}/admin/events/${eventId}`);
+  await p.fill('input[name=username]', root.name);
+  await p.fill('input[name=password]', root.password);
+  await Promise.all([p.waitForURL(`${gw.url}/admin/events/${eventId}`), p.click('button[type=submit]')]);
+  await p.click('summary:has-text("Add a recipient")');
+  await p.fill('#add-recipient input[name=name]', 'Carol');
+  await p.click('#add-recipient button[type=submit]');
+  t.regex(await p.inputValue('#issued-password'), /^[A-Za-z0-9]{22}$/);
+  await p.goto(`${gw.url}/admin/events/${eventId}/log?action=upload`);
+  t.is(await p.locator('#log tbody tr').count(), 3);
+  await noJs.close();
+});
+
 serial('a locked-out login shows a clear message', async (t) => {
   const locky = await gw.admin('locky');
   const attacker = new AdminClient(gw.url, '127.0.0.2');
