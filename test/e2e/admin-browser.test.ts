@@ -206,12 +206,15 @@ serial('the event page shows upload progress changing while a tus upload runs', 
 serial('a file named like HTML renders as text on every page; no dialog fires', async (t) => {
   const { eventId, sender } = state;
   if (!eventId || !sender) return t.fail('no event');
+  // A login attempt with an HTML username lands in the dashboard's failures and the lockout list.
+  await new AdminClient(gw.url, '127.0.0.4').login('<svg onload=alert(2)>', 'wrong password 12345');
   const pages = ['/admin/', `/admin/events/${eventId}`, `/admin/events/${eventId}/log`, `/admin/events/${eventId}/log?path=${encodeURIComponent('<img')}`, '/admin/users', '/admin/lockouts'];
   for (const p of pages) {
     await page.goto(gw.url + p);
     const text = (await page.locator('main').textContent()) ?? '';
     t.is(await page.locator('img').count(), 0, `${p}: no img element`);
-    t.is(await page.locator('main script').count(), 0, `${p}: no script element`);
+    t.is(await page.locator('main script, main svg').count(), 0, `${p}: no script or svg element`);
+    if (p === '/admin/' || p === '/admin/lockouts') t.true(text.includes('<svg onload=alert(2)>'), `${p} shows the HTML username as text`);
     if (p !== '/admin/users' && p !== '/admin/lockouts') t.true(text.includes(p === '/admin/' ? XSS_TITLE : XSS_FILE), `${p} shows the raw name as text`);
   }
   // The recipient page, signed in as the event's owner.
