@@ -44,12 +44,7 @@ export function adminPanel(deps: AdminDeps): AdminPanel {
   registerAccountRoutes(r, ctx);
 
   r.use((req: Request, res: Response, next: NextFunction) => render.error(req, res, new GatewayError('not_found', 'No such page.')).catch(next));
-  r.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    const type = (err as { type?: string } | null)?.type;
-    const mapped = type === 'entity.too.large' ? new GatewayError('too_large', 'The form is too large.')
-      : typeof type === 'string' ? new GatewayError('bad_request', 'The form could not be read.') : err;
-    render.error(req, res, mapped).catch(next);
-  });
+  r.use((err: unknown, req: Request, res: Response, next: NextFunction) => render.error(req, res, fromMiddleware(err)).catch(next));
   return {
     router: r,
     close: () => {
@@ -57,6 +52,15 @@ export function adminPanel(deps: AdminDeps): AdminPanel {
       ctx.streams.clear();
     },
   };
+}
+
+/** Errors of express middleware (body parser, static files) carry an HTTP status; map them to our codes. */
+function fromMiddleware(err: unknown): unknown {
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return err;
+  if (status === 404) return new GatewayError('not_found', 'No such page.');
+  if (status === 413) return new GatewayError('too_large', 'The form is too large.');
+  return new GatewayError('bad_request', 'The request could not be read.');
 }
 
 /** Method and path of every route of the panel router, for the CSRF coverage test. */

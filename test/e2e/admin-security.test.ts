@@ -159,3 +159,19 @@ test.serial('only admins get in; disabling an admin ends their session', async (
   const page = await boss.get(`/admin/users/${root.name}`);
   t.regex(page.text, /cannot disable the account you are signed in with/);
 });
+
+test.serial('odd requests get a 4xx page, never a 500', async (t) => {
+  const c = new AdminClient(gw.url);
+  await c.login(root.name, root.password);
+  for (const p of ['/admin/static/', '/admin/static/nope.js', '/admin/static/..%2Fviews%2Flogin.ejs', '/admin/events/%E0%A4%A', '/admin/users/%00', `/admin/events/${eventId}/log?page=-3&since=%ZZ`]) {
+    const a = await c.get(p);
+    t.true(a.status >= 300 && a.status < 500, `${p} → ${a.status}`);
+    t.notRegex(a.text, /<%|ejs|at .*\.js:\d+/, `${p} leaks no template or stack`);
+  }
+  const many = await c.post('/admin/users', Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`f${i}`, 'x'])));
+  t.is(many.status, 413);
+  const big = await c.post('/admin/users', { name: 'x'.repeat(70_000) });
+  t.is(big.status, 413);
+  const long = await c.post('/admin/users', { name: 'x'.repeat(5000), role: 'sender' });
+  t.is(long.status, 303, 'an over-long field is refused with a message');
+});
