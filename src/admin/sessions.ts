@@ -23,6 +23,8 @@ export interface AdminSession {
   /** Null for a pre-login visitor: no row, nothing to destroy. */
   idHash: string | null;
   userId: number | null;
+  /** The account's credential tag when the session was opened (see Authenticator.sessionAccount). */
+  credentialTag: string | null;
   csrf: string;
   flash: Flash | null;
 }
@@ -61,12 +63,12 @@ export class SessionStore {
   }
 
   /** A signed-in session with a new 256-bit id and CSRF token. */
-  async create(userId: number, ip: string | null): Promise<AdminSession> {
+  async create(userId: number, credentialTag: string, ip: string | null): Promise<AdminSession> {
     await this.maybeSweep();
     const now = this.now();
     const id = newId();
     const row: AdminSessionRow = {
-      id_hash: hashId(id), user_id: userId, csrf_token: newId(), created_at: now, last_seen_at: now, expires_at: now + this.policy.absoluteMs, flash: null, ip,
+      id_hash: hashId(id), user_id: userId, cred_tag: credentialTag, csrf_token: newId(), created_at: now, last_seen_at: now, expires_at: now + this.policy.absoluteMs, flash: null, ip,
     };
     await this.repo.insert(row);
     return this.toSession(id, row);
@@ -76,7 +78,7 @@ export class SessionStore {
   async anonymous(id: string = newId()): Promise<AdminSession> {
     this.key ??= Buffer.from(await this.repo.secret('admin.login-csrf-key', () => randomBytes(32).toString('base64url')), 'base64url');
     const csrf = createHmac('sha256', this.key).update(`login:${id}`).digest('base64url');
-    return { id, idHash: null, userId: null, csrf, flash: null };
+    return { id, idHash: null, userId: null, credentialTag: null, csrf, flash: null };
   }
 
   /** The signed-in session for a cookie value, or null (unknown, idle too long, past its absolute limit). */
@@ -102,6 +104,13 @@ export class SessionStore {
     return this.repo.removeForUser(userId, except?.idHash ?? null);
   }
 
+  /** Keeps a session valid across its own account's password change. */
+  async retag(s: AdminSession, credentialTag: string): Promise<void> {
+    if (!s.idHash) return;
+    s.credentialTag = credentialTag;
+    await this.repo.retag(s.idHash, credentialTag);
+  }
+
   async setFlash(s: AdminSession, flash: Flash | null): Promise<void> {
     if (!s.idHash) return;
     s.flash = flash;
@@ -123,7 +132,7 @@ export class SessionStore {
     } catch {
       flash = null;
     }
-    return { id, idHash: row.id_hash, userId: row.user_id, csrf: row.csrf_token, flash };
+    return { id, idHash: row.id_hash, userId: row.user_id, credentialTag: row.cred_tag, csrf: row.csrf_token, flash };
   }
 
   /** Set-Cookie value: HttpOnly, SameSite=Strict, Secure + __Host- behind TLS; a session cookie (no Max-Age). */

@@ -175,3 +175,24 @@ test.serial('odd requests get a 4xx page, never a 500', async (t) => {
   const long = await c.post('/admin/users', { name: 'x'.repeat(5000), role: 'sender' });
   t.is(long.status, 303, 'an over-long field is refused with a message');
 });
+
+test.serial('a password change ends the sessions opened with the old password', async (t) => {
+  const admin = await gw.admin('rotating');
+  const a = new AdminClient(gw.url);
+  const b = new AdminClient(gw.url);
+  await a.login(admin.name, admin.password);
+  await b.login(admin.name, admin.password);
+  // Resetting your own password in the panel keeps that session and ends the others.
+  await a.get(`/admin/users/${admin.name}`);
+  const reset = await a.post(`/admin/users/${admin.name}/password`, {});
+  t.is(reset.status, 201);
+  const newPassword = /id="issued-secret" value="([^"]+)"/.exec(reset.text)![1];
+  t.is((await a.get('/admin/')).status, 200);
+  t.is((await b.get('/admin/')).status, 303);
+  // A change made elsewhere (the CLI's `handoff user passwd`) ends the panel session too.
+  const c = new AdminClient(gw.url);
+  t.is((await c.login(admin.name, newPassword)).status, 303);
+  await gw.gateway.accounts.setPassword(admin.name, 'changed on the command line');
+  t.is((await c.get('/admin/')).status, 303);
+  t.is((await a.get('/admin/')).status, 303);
+});

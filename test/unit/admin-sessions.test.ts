@@ -26,7 +26,7 @@ async function store(t: { teardown: (fn: () => Promise<void>) => void }) {
 
 test('a session dies after the idle timeout but lives while used', async (t) => {
   const { s, advance } = await store(t);
-  const a = await s.create(1, '127.0.0.1');
+  const a = await s.create(1, 'tag', '127.0.0.1');
   for (let i = 0; i < 6; i++) {
     advance(20 * MIN);
     t.truthy(await s.load(a.id), `alive after ${(i + 1) * 20} busy minutes`);
@@ -37,7 +37,7 @@ test('a session dies after the idle timeout but lives while used', async (t) => 
 
 test('a session dies at the absolute limit however busy it is', async (t) => {
   const { s, advance } = await store(t);
-  const a = await s.create(1, null);
+  const a = await s.create(1, 'tag', null);
   for (let i = 0; i < 35; i++) {
     advance(20 * MIN);
     t.truthy(await s.load(a.id));
@@ -48,7 +48,7 @@ test('a session dies at the absolute limit however busy it is', async (t) => {
 
 test('heartbeats that do not touch do not keep a session alive', async (t) => {
   const { s, advance } = await store(t);
-  const a = await s.create(1, null);
+  const a = await s.create(1, 'tag', null);
   for (let i = 0; i < 5; i++) {
     advance(5 * MIN);
     t.truthy(await s.load(a.id, false));
@@ -66,7 +66,7 @@ test('pre-login visitors get no row; ids are random and stored hashed', async (t
   t.is((await s.anonymous(anon.id)).csrf, anon.csrf, 'the login token is derived from the cookie id');
   t.is((await db.query('SELECT * FROM admin_sessions')).length, 0);
   t.is(await s.load(anon.id), null, 'a pre-login id is no session');
-  const a = await s.create(1, null);
+  const a = await s.create(1, 'tag', null);
   t.not(a.csrf, (await s.anonymous(a.id)).csrf);
   t.regex(a.id, /^[A-Za-z0-9_-]{43}$/); // 256 bits
   const rows = await db.query<{ id_hash: string }>('SELECT id_hash FROM admin_sessions');
@@ -77,16 +77,16 @@ test('pre-login visitors get no row; ids are random and stored hashed', async (t
 
 test('destroy and destroyForUser end sessions; sweep drops expired rows', async (t) => {
   const { s, db, advance } = await store(t);
-  const a = await s.create(1, null);
-  const b = await s.create(1, null);
-  const c = await s.create(1, null);
+  const a = await s.create(1, 'tag', null);
+  const b = await s.create(1, 'tag', null);
+  const c = await s.create(1, 'tag', null);
   await s.destroy(a);
   t.is(await s.load(a.id), null);
   t.is(await s.destroyForUser(1, c), 1);
   t.is(await s.load(b.id), null);
   t.truthy(await s.load(c.id));
   advance(13 * 60 * MIN);
-  await s.create(1, null); // triggers the sweep
+  await s.create(1, 'tag', null); // triggers the sweep
   const left = await db.query('SELECT * FROM admin_sessions');
   t.is(left.length, 1, 'only the new session is left');
 });

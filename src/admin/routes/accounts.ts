@@ -74,7 +74,11 @@ export function registerAccountRoutes(r: Router, ctx: AdminContext): void {
   r.post('/users/:name/password', action(ctx, userUrl, async (req, res) => {
     const name = String(req.params.name);
     const secret = (await accounts.setPassword(name))!;
-    await endSessions(name, req);
+    // Sessions opened with the old password end (their credential tag no longer matches anyway);
+    // an admin who resets their own password keeps the session they did it from.
+    const self = name === me(req).name;
+    await endSessions(name, self ? req : undefined);
+    if (self && req.adminSession) await sessions.retag(req.adminSession, (await ctx.auth.sessionAccount(me(req).id))!.credentialTag);
     await showUser(req, res, { kind: 'password', secret });
     return null;
   }));

@@ -3,6 +3,7 @@ import type { Queryable } from '../Database.js';
 export interface AdminSessionRow {
   id_hash: string;
   user_id: number;
+  cred_tag: string;
   csrf_token: string;
   created_at: number;
   last_seen_at: number;
@@ -21,13 +22,17 @@ export class AdminSessionsRepo {
 
   async insert(r: AdminSessionRow): Promise<void> {
     await this.db.run(
-      'INSERT INTO admin_sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, flash, ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      [r.id_hash, r.user_id, r.csrf_token, r.created_at, r.last_seen_at, r.expires_at, r.flash, r.ip],
+      'INSERT INTO admin_sessions (id_hash, user_id, cred_tag, csrf_token, created_at, last_seen_at, expires_at, flash, ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [r.id_hash, r.user_id, r.cred_tag, r.csrf_token, r.created_at, r.last_seen_at, r.expires_at, r.flash, r.ip],
     );
   }
 
   async touch(idHash: string, now: number): Promise<void> {
     await this.db.run('UPDATE admin_sessions SET last_seen_at = ? WHERE id_hash = ?', [now, idHash]);
+  }
+
+  async retag(idHash: string, credTag: string): Promise<void> {
+    await this.db.run('UPDATE admin_sessions SET cred_tag = ? WHERE id_hash = ?', [credTag, idHash]);
   }
 
   async setFlash(idHash: string, flash: string | null): Promise<void> {
