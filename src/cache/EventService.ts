@@ -324,7 +324,7 @@ export class EventService {
   }
 
   /** A new generated password for a recipient (shown once); the old one stops working at once. */
-  async resetRecipientPassword(principal: Principal, id: string, name: string): Promise<IssuedCredential> {
+  async resetRecipientPassword(principal: Principal, id: string, name: string, ctx?: RequestContext): Promise<IssuedCredential> {
     const event = await this.manageable(principal, id);
     this.live(event);
     const recipients = new RecipientsRepo(this.deps.db);
@@ -334,7 +334,9 @@ export class EventService {
     const password = newPassword();
     await recipients.setPassword(row.id, await this.deps.hasher.hash(password));
     this.deps.credentials.forget(`recipient:${row.id}`);
-    this.deps.recorder.record({ event_id: id, at: Date.now(), who: principal.name, protocol: 'admin', action: 'recipient.password', path: null, bytes: null, ip: null });
+    this.deps.recorder.record({
+      event_id: id, at: Date.now(), who: principal.name, protocol: ctx?.protocol ?? 'api', action: 'recipient.password', path: null, bytes: null, ip: ctx?.ip ?? null,
+    });
     return { name: row.name, username: row.username, password };
   }
 

@@ -96,7 +96,7 @@ export function registerEventRoutes(r: Router, ctx: AdminContext): void {
     return null;
   }));
   r.post('/events/:id/recipients/reset', action(ctx, eventUrl, async (req, res) => {
-    const credential = await events.resetRecipientPassword(me(req), eventId(req), field(req, 'name', 64));
+    const credential = await events.resetRecipientPassword(me(req), eventId(req), field(req, 'name', 64), ctxOf(req));
     await showEvent(req, res, credential);
     return null;
   }));
