@@ -18,6 +18,9 @@ import { RetentionJob } from './cache/jobs.js';
 import { LiveTransfers } from './cache/live.js';
 import { Notifier } from './cache/notify.js';
 import { recover, type RecoveryReport } from './cache/recovery.js';
+import { Reports } from './cache/Reports.js';
+import { RecentAuthFailures } from './auth/recentFailures.js';
+import { adminPanel, type AdminPanel } from './admin/router.js';
 import type { Config } from './config/load.js';
 import type { Database } from './db/Database.js';
 import { migrate } from './db/migrate.js';
@@ -54,6 +57,11 @@ export class Gateway {
   private publicUrlValue: string;
   private httpPort = 0;
   private sftpPort = 0;
+  /** Read-side overviews and recent failed logins (admin panel); set by `create`. */
+  reports!: Reports;
+  recentFailures!: RecentAuthFailures;
+  /** The admin panel once started (tests enumerate its router's routes). */
+  adminPanel: AdminPanel | null = null;
 
   private constructor(
     readonly config: Config,
@@ -105,6 +113,10 @@ export class Gateway {
       sftpUser: (username) => `sftp://${encodeURIComponent(username)}@${gateway!.sftpHost}:${gateway!.sftpPort || config.sftp.port}/`,
     };
     const live = new LiveTransfers(bus);
+    const recentFailures = new RecentAuthFailures();
+    bus.on((e) => {
+      if (e.type === 'auth.failed') recentFailures.push(e);
+    });
     const deps: CacheDeps = {
       db, storage, bus, recorder, live, hasher, credentials, addresses, log,
       eventWebhooks: config.notifications.eventWebhooks,
@@ -129,6 +141,8 @@ export class Gateway {
       log,
     );
     gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, log, opts.announce ?? (() => undefined), deps, recovery);
+    gateway.reports = new Reports(deps, events);
+    gateway.recentFailures = recentFailures;
     return gateway;
   }
 
@@ -167,6 +181,7 @@ export class Gateway {
       maxJsonBytes: this.config.http.maxJsonBytes,
       maxUploadBytes: this.config.events.maxQuotaBytes,
       assetsDir: join(packageRoot(), 'src', 'protocols', 'http'),
+      mounts: [{ path: '/admin', handler: (this.adminPanel = this.buildAdminPanel()).router }],
     });
     const tls = this.config.http.tls;
     const server = await createListener(app, tls);
@@ -221,6 +236,18 @@ export class Gateway {
     }
   }
 
+  private buildAdminPanel(): AdminPanel {
+    return adminPanel({
+      db: this.db, auth: this.auth, accounts: this.accounts, events: this.events, reports: this.reports, lockout: this.lockout,
+      recentFailures: this.recentFailures, bus: this.bus, log: this.log,
+      publicUrl: () => this.publicUrl,
+      secure: Boolean(this.config.http.tls.cert) || this.config.publicUrl.startsWith('https:'),
+      assetsDir: join(packageRoot(), 'src', 'admin'),
+      idleMs: 30 * 60_000,
+      absoluteMs: 12 * 3_600_000,
+    });
+  }
+
   /** Stops accepting, lets transfers finish for `graceMs`, then cuts what remains and closes the database. */
   async stop(graceMs = 5000): Promise<void> {
     await this.retention.stop();
@@ -229,6 +256,7 @@ export class Gateway {
     if (redirect) await new Promise<void>((resolve) => redirect.close(() => resolve()));
     const server = this.httpServer;
     this.httpServer = null;
+    this.adminPanel?.close();
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -14,6 +14,16 @@ export interface AccountView {
   role: Role;
   disabled: boolean;
   createdAt: string;
+  /** Per-account caps on event size and lifetime; null: the gateway's limits apply. */
+  quotaBytes: number | null;
+  maxTtlMs: number | null;
+}
+
+export interface TokenView {
+  id: number;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revoked: boolean;
 }
 
 /** Admin and sender accounts and their API tokens (server-side CLI, admin panel). */
@@ -24,7 +34,9 @@ export class Accounts {
   }
 
   static view(u: UserRow): AccountView {
-    return { name: u.name, role: u.role, disabled: Boolean(u.disabled), createdAt: new Date(u.created_at).toISOString() };
+    return {
+      name: u.name, role: u.role, disabled: Boolean(u.disabled), createdAt: new Date(u.created_at).toISOString(), quotaBytes: u.quota_bytes, maxTtlMs: u.max_ttl_ms,
+    };
   }
 
   private checkPassword(password: string): void {
@@ -70,8 +82,37 @@ export class Accounts {
     this.cache.forget(`user:${u.id}`);
   }
 
-  async list(): Promise<AccountView[]> {
-    return (await this.users.list()).map(Accounts.view);
+  async list(page?: { limit: number; offset: number }): Promise<AccountView[]> {
+    return (await this.users.list(page)).map(Accounts.view);
+  }
+
+  count(): Promise<number> {
+    return this.users.count();
+  }
+
+  async get(name: string): Promise<AccountView> {
+    return Accounts.view(await this.require(name));
+  }
+
+  /** Caps for events this account creates (EventService honours them); null removes a cap. */
+  async setLimits(name: string, limits: { quotaBytes: number | null; maxTtlMs: number | null }): Promise<AccountView> {
+    for (const [k, v] of Object.entries(limits)) {
+      if (v !== null && (!Number.isSafeInteger(v) || v <= 0)) throw new GatewayError('bad_request', `${k} must be a positive whole number or empty`);
+    }
+    const u = await this.require(name);
+    await this.users.setLimits(u.id, limits.quotaBytes, limits.maxTtlMs, Date.now());
+    return this.get(name);
+  }
+
+  async tokens(name: string): Promise<TokenView[]> {
+    const u = await this.require(name);
+    const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+    return (await this.users.tokens(u.id)).map((t) => ({ id: t.id, createdAt: iso(t.created_at)!, lastUsedAt: iso(t.last_used_at), revoked: t.revoked_at !== null }));
+  }
+
+  async revokeToken(name: string, tokenId: number): Promise<void> {
+    const u = await this.require(name);
+    if ((await this.users.revokeToken(u.id, tokenId, Date.now())) !== 1) throw new GatewayError('not_found', 'no such active token');
   }
 
   async remove(name: string): Promise<void> {

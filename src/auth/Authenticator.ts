@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Database } from '../db/Database.js';
 import { UsersRepo } from '../db/repos/users.js';
 import { RecipientsRepo } from '../db/repos/recipients.js';
@@ -106,6 +107,18 @@ export class Authenticator {
     }
     const u = await this.users.byId(principal.id);
     return Boolean(u && this.userPrincipal(u));
+  }
+
+  /**
+   * The account behind a server-side session (admin panel), read fresh: null once disabled or
+   * removed. `credentialTag` changes with the password, however it was changed (panel or CLI), so
+   * a session opened before a password change can be told apart and ended.
+   */
+  async sessionAccount(userId: number): Promise<{ principal: Principal; credentialTag: string } | null> {
+    const u = await this.users.byId(userId);
+    const principal = u ? this.userPrincipal(u) : null;
+    if (!u || !principal) return null;
+    return { principal, credentialTag: createHash('sha256').update(`session:${u.password_hash ?? ''}`).digest('hex').slice(0, 32) };
   }
 
   private userPrincipal(user: UserRow): Principal | null {

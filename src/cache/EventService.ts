@@ -358,6 +358,23 @@ export class EventService {
     this.deps.bus.emit({ type: 'recipient.revoked', at: now, eventId: id, recipientId: row.id });
   }
 
+  /** A new generated password for a recipient (shown once); the old one stops working at once. */
+  async resetRecipientPassword(principal: Principal, id: string, name: string, ctx?: RequestContext): Promise<IssuedCredential> {
+    const event = await this.manageable(principal, id);
+    this.live(event);
+    const recipients = new RecipientsRepo(this.deps.db);
+    const row = await recipients.byName(id, name);
+    if (!row) throw new GatewayError('not_found', `no recipient ${name}`);
+    if (row.revoked_at !== null) throw new GatewayError('conflict', `recipient ${name} is revoked`);
+    const password = newPassword();
+    await recipients.setPassword(row.id, await this.deps.hasher.hash(password));
+    this.deps.credentials.forget(`recipient:${row.id}`);
+    this.deps.recorder.record({
+      event_id: id, at: Date.now(), who: principal.name, protocol: ctx?.protocol ?? 'api', action: 'recipient.password', path: null, bytes: null, ip: ctx?.ip ?? null,
+    });
+    return { name: row.name, username: row.username, password };
+  }
+
   async accessLog(principal: Principal, id: string, limit = 10_000): Promise<AccessLogRow[]> {
     await this.manageable(principal, id);
     await this.deps.recorder.flush();

@@ -7,14 +7,23 @@ export type LiveSignal =
   | { kind: 'end'; uploadId: string; outcome: 'complete' | 'failed' | 'aborted' | 'paused' };
 
 interface Entry {
+  eventId: string;
+  path: string;
   uploadId: string;
   size: number | null;
   bytes: number;
   count: number;
   lastEmit: number;
+  timer: NodeJS.Timeout | null;
 }
 
-const PROGRESS_INTERVAL_MS = 250;
+export interface LiveTransfer {
+  eventId: string;
+  path: string;
+  bytes: number;
+  size: number | null;
+}
+
 
 /**
  * Transfers in flight, by event and path: progress for listings and live pages without a database
@@ -25,7 +34,8 @@ export class LiveTransfers {
   private readonly active = new Map<string, Entry>();
   private readonly signals = new EventEmitter();
 
-  constructor(private readonly bus: DomainBus) {
+  /** `file.progress` goes on the bus at most once per `minIntervalMs` per file; a trailing one carries the latest value. */
+  constructor(private readonly bus: DomainBus, private readonly minIntervalMs = 250) {
     this.signals.setMaxListeners(0);
   }
 
@@ -37,7 +47,7 @@ export class LiveTransfers {
     const k = this.key(eventId, path);
     const cur = this.active.get(k);
     if (cur && cur.uploadId === uploadId) cur.count++;
-    else this.active.set(k, { uploadId, size, bytes, count: 1, lastEmit: 0 });
+    else this.active.set(k, { eventId, path, uploadId, size, bytes, count: 1, lastEmit: 0, timer: null });
     this.signals.emit(k, { kind: 'progress', uploadId, bytes } satisfies LiveSignal);
   }
 
@@ -47,11 +57,21 @@ export class LiveTransfers {
     if (!cur || cur.uploadId !== uploadId) return;
     cur.bytes = bytes;
     this.signals.emit(k, { kind: 'progress', uploadId, bytes } satisfies LiveSignal);
-    const now = Date.now();
-    if (now - cur.lastEmit >= PROGRESS_INTERVAL_MS) {
-      cur.lastEmit = now;
-      this.bus.emit({ type: 'file.progress', at: now, eventId, path, bytes, size: cur.size });
+    if (cur.timer) return;
+    const wait = cur.lastEmit + this.minIntervalMs - Date.now();
+    if (wait <= 0) this.publish(cur);
+    else {
+      cur.timer = setTimeout(() => {
+        cur.timer = null;
+        if (this.active.get(k) === cur) this.publish(cur);
+      }, wait);
+      cur.timer.unref();
     }
+  }
+
+  private publish(e: Entry): void {
+    e.lastEmit = Date.now();
+    this.bus.emit({ type: 'file.progress', at: e.lastEmit, eventId: e.eventId, path: e.path, bytes: e.bytes, size: e.size });
   }
 
   /** Bytes that were written but then discarded (a chunk that failed its checksum). */
@@ -65,7 +85,10 @@ export class LiveTransfers {
   end(eventId: string, path: string, uploadId: string, outcome: 'complete' | 'failed' | 'aborted' | 'paused'): void {
     const k = this.key(eventId, path);
     const cur = this.active.get(k);
-    if (cur && cur.uploadId === uploadId && --cur.count <= 0) this.active.delete(k);
+    if (cur && cur.uploadId === uploadId && --cur.count <= 0) {
+      if (cur.timer) clearTimeout(cur.timer);
+      this.active.delete(k);
+    }
     if (outcome === 'paused' && cur && cur.count > 0) return;
     this.signals.emit(k, { kind: 'end', uploadId, outcome } satisfies LiveSignal);
   }
@@ -83,6 +106,11 @@ export class LiveTransfers {
     const k = this.key(eventId, path);
     this.signals.on(k, listener);
     return () => this.signals.off(k, listener);
+  }
+
+  /** Every transfer in flight, for dashboards. */
+  list(): LiveTransfer[] {
+    return [...this.active.values()].map(({ eventId, path, bytes, size }) => ({ eventId, path, bytes, size }));
   }
 
   countForEvent(eventId: string): number {

@@ -33,6 +33,10 @@ export class RecipientsRepo {
     await this.db.run('UPDATE recipients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [now, id]);
   }
 
+  async setPassword(id: number, passwordHash: string): Promise<void> {
+    await this.db.run('UPDATE recipients SET password_hash = ? WHERE id = ?', [passwordHash, id]);
+  }
+
   /** Counts one download atomically; false when the recipient's limit is already reached. */
   async countDownload(id: number, now: number): Promise<boolean> {
     const r = await this.db.run(

@@ -1,6 +1,15 @@
 import type { Queryable } from '../Database.js';
 import type { Role, UserRow } from './rows.js';
 
+/** An API token as listed (never the hash). */
+export interface ApiTokenRow {
+  id: number;
+  user_id: number;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
 export class UsersRepo {
   constructor(private readonly db: Queryable) {}
 
@@ -12,8 +21,27 @@ export class UsersRepo {
     return this.db.get<UserRow>('SELECT * FROM users WHERE id = ?', [id]);
   }
 
-  list(): Promise<UserRow[]> {
-    return this.db.query<UserRow>('SELECT * FROM users ORDER BY name');
+  list(page?: { limit: number; offset: number }): Promise<UserRow[]> {
+    return page
+      ? this.db.query<UserRow>('SELECT * FROM users ORDER BY name LIMIT ? OFFSET ?', [page.limit, page.offset])
+      : this.db.query<UserRow>('SELECT * FROM users ORDER BY name');
+  }
+
+  async count(): Promise<number> {
+    return (await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM users'))?.n ?? 0;
+  }
+
+  async setLimits(id: number, quotaBytes: number | null, maxTtlMs: number | null, now: number): Promise<void> {
+    await this.db.run('UPDATE users SET quota_bytes = ?, max_ttl_ms = ?, updated_at = ? WHERE id = ?', [quotaBytes, maxTtlMs, now, id]);
+  }
+
+  tokens(userId: number): Promise<ApiTokenRow[]> {
+    return this.db.query<ApiTokenRow>('SELECT id, user_id, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC', [userId]);
+  }
+
+  async revokeToken(userId: number, tokenId: number, now: number): Promise<number> {
+    const r = await this.db.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL', [now, tokenId, userId]);
+    return r.changes;
   }
 
   async insert(name: string, role: Role, passwordHash: string | null, now: number): Promise<number> {
