@@ -21,6 +21,7 @@ import type { Database } from './db/Database.js';
 import { migrate } from './db/migrate.js';
 import { SqliteDatabase } from './db/sqlite.js';
 import { createHttpApp } from './protocols/http/app.js';
+import { davRouter } from './protocols/webdav/router.js';
 import { parseDuration } from './shared/duration.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { packageRoot } from './shared/packageRoot.js';
@@ -137,6 +138,7 @@ export class Gateway {
       maxJsonBytes: this.config.http.maxJsonBytes,
       maxUploadBytes: this.config.events.maxQuotaBytes,
       assetsDir: join(packageRoot(), 'src', 'protocols', 'http'),
+      mounts: [{ path: '/dav', handler: davRouter({ auth: this.auth, events: this.events, log: this.log }) }],
     });
     const tls = this.config.http.tls;
     const server = tls.cert && tls.key

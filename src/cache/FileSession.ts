@@ -14,6 +14,7 @@ import type { BlobReader, ByteRange } from './backends/StorageBackend.js';
 import type { CacheDeps } from './deps.js';
 import { isClientClutter, isServed } from './manifest.js';
 import { Transfer, type WriteOptions } from './transfers.js';
+import { NodeMetadata } from './nodeMetadata.js';
 
 export interface NodeInfo {
   id: number | null;
@@ -78,6 +79,11 @@ export class FileSession {
     if (action !== 'list' && action !== 'read' && this.event.closed_at !== null) {
       throw new GatewayError('conflict', 'the event is closed for changes');
     }
+  }
+
+  /** Locks and dead properties (WebDAV) of this event's nodes, under the same policy. */
+  metadata(): NodeMetadata {
+    return new NodeMetadata(this.deps.db, this.event.id, (action) => this.can(action));
   }
 
   mayWrite(): boolean {

@@ -1,0 +1,70 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { createServer, type AuthResponse } from 'nephele';
+import type { Authenticator } from '../../auth/Authenticator.js';
+import type { EventService } from '../../cache/EventService.js';
+import type { Logger } from '../../shared/log.js';
+import { EventAdapter } from './adapter.js';
+import { DavAuthenticator, REALM } from './authenticator.js';
+import { davErrorHandler } from './errors.js';
+import { gapsPlugin } from './plugin.js';
+
+export interface DavDeps {
+  auth: Authenticator;
+  events: EventService;
+  log: Logger;
+}
+
+/** The event id is the first path segment below the mount point. */
+function eventIdOf(req: Request): string {
+  const seg = req.path.split('/')[1] ?? '';
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * `/dav/EVENT/`: nephele (pinned 1.0.0-alpha.67) as express middleware, with our adapter over
+ * FileSession, our Basic authenticator and our error handler. One adapter per request, rooted at
+ * the event, so nephele's own "same adapter" rule confines COPY/MOVE to one event.
+ */
+export function davRouter(deps: DavDeps): Router {
+  const server = createServer(
+    {
+      adapter: async (request: Request, response: AuthResponse) => {
+        const locals = response.locals as AuthResponse['locals'] & { davAdapter?: EventAdapter };
+        locals.davAdapter ??= new EventAdapter(deps.events, eventIdOf(request), request, response);
+        const key = `/${locals.davAdapter.eventId}/`;
+        // nephele alpha.67 looks parents up by their full path (mount point included) and walks up to
+        // '/', requests by the path below the mount: register the adapter under every key it asks for.
+        // Above the event root the adapter answers an empty, lock-free folder.
+        const a = locals.davAdapter;
+        return { '/': a, [`${request.baseUrl}/`]: a, [key]: a, [`${request.baseUrl}${key}`]: a };
+      },
+      authenticator: new DavAuthenticator(deps.auth),
+      plugins: [gapsPlugin()],
+    },
+    { compression: false, errorHandler: davErrorHandler(deps.log) },
+  );
+
+  server.disable("x-powered-by");
+  const r = express.Router();
+  r.use((_req, res, next) => {
+    // Windows' Web Folders and Office look for this before they treat the share as WebDAV.
+    res.setHeader('MS-Author-Via', 'DAV');
+    next();
+  });
+  r.use((req: Request, res: Response, next) => {
+    if (eventIdOf(req) !== '') return next();
+    // The mount point itself lists nothing: one event per share.
+    if (req.method === 'OPTIONS') {
+      res.set({ DAV: '1, 2', Allow: 'OPTIONS' }).status(200).end();
+      return;
+    }
+    if (!req.headers.authorization) res.setHeader('WWW-Authenticate', `Basic realm="${REALM}", charset="UTF-8"`);
+    res.status(req.headers.authorization ? 404 : 401).type('text/plain').send(req.headers.authorization ? '404 Not Found\n' : '401 Unauthorized\n');
+  });
+  r.use(server);
+  return r;
+}
