@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { ForbiddenError, Method, type Adapter, type AuthResponse, type User } from 'nephele';
+import { ForbiddenError, Method, ResourceExistsError, type Adapter, type AuthResponse, type User } from 'nephele';
 import type { EventService } from '../../cache/EventService.js';
 import type { FileSession, NodeInfo } from '../../cache/FileSession.js';
 import { nodeKey, type LockRecord, type NodeMetadata } from '../../cache/nodeMetadata.js';
@@ -107,7 +107,11 @@ export class EventAdapter implements Adapter {
   }
 
   async newCollection(url: URL): Promise<EventResource> {
-    return new EventResource(this, this.pathOf(url), null, true);
+    const path = this.pathOf(url);
+    const session = await this.session();
+    // MKCOL on anything that exists is 405 (RFC 4918 §9.3.1).
+    if (path === '' || (await session.stat(path).then(() => true, () => false))) throw new ResourceExistsError('already exists');
+    return new EventResource(this, path, null, true);
   }
 
   getMethod(): typeof Method {

@@ -2,8 +2,9 @@ import type { Request } from 'express';
 import { SaxesParser } from 'saxes';
 import { DavStatusError } from './errors.js';
 
-/** Request bodies of these methods are XML; everything else (PUT) streams untouched. */
-const XML_METHODS = new Set(['PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK', 'MKCOL', 'COPY', 'MOVE', 'DELETE', 'OPTIONS']);
+/** Request bodies of these methods are XML; PUT streams untouched; others must come without a body (nephele: 415). */
+const XML_METHODS = new Set(['PROPFIND', 'PROPPATCH', 'LOCK']);
+const BODYLESS_METHODS = new Set(['MKCOL', 'COPY', 'MOVE', 'DELETE', 'OPTIONS', 'UNLOCK']);
 export const MAX_XML_BYTES = 1024 * 1024;
 const MAX_DEPTH = 32;
 const MAX_ELEMENTS = 20_000;
@@ -80,8 +81,10 @@ function withOwner(xml: string, s: Scan, who: string): string {
  * nephele's 500, and nephele never parses an unchecked body.
  */
 export function guardXmlBody(req: Request, who: string | null): Promise<void> {
-  if (!XML_METHODS.has(req.method)) return Promise.resolve();
   const length = req.headers['content-length'];
+  // nephele reads those bodies only to refuse them; a declared huge one is refused without reading.
+  if (BODYLESS_METHODS.has(req.method) && length !== undefined && Number(length) > MAX_XML_BYTES) return Promise.reject(new DavStatusError(413, 'body too large'));
+  if (!XML_METHODS.has(req.method)) return Promise.resolve();
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if ((length === undefined || length === '0') && !chunked) return Promise.resolve();
   if (req.headers['content-encoding'] && req.headers['content-encoding'] !== 'identity') {
