@@ -2,6 +2,8 @@ import type { Request } from 'express';
 import { BadGatewayError, ForbiddenError, PreconditionFailedError, type AuthResponse, type Plugin } from 'nephele';
 import { DavStatusError } from './errors.js';
 import { guardXmlBody } from './xmlBody.js';
+import { propfind } from './propfind.js';
+import type { EventResource } from './resource.js';
 import type { DavUser } from './authenticator.js';
 
 interface MoveData {
@@ -29,12 +31,14 @@ export function gapsPlugin(): Plugin {
       const user = response.locals.user as DavUser | undefined;
       await guardXmlBody(request, user?.principal.name ?? null);
     },
-    async prePropfind(request) {
+    async prePropfind(request, response, data) {
       // Like Apache's default: whole-tree listings are refused, so one request cannot walk a huge event.
       const depth = request.get('Depth');
       if (depth === undefined || depth.trim().toLowerCase() === 'infinity') {
         throw new DavStatusError(403, 'Depth: infinity is not supported', 'propfind-finite-depth');
       }
+      await propfind(request, response, data.resource as EventResource);
+      return false;
     },
     async preCopy(request, response, data) {
       checkDestination(request, response, data.destination);
