@@ -100,7 +100,8 @@ export function davErrorHandler(log: Logger) {
       response.end();
       return;
     }
-    if (status >= 500) log.error({ err: (error as { gateway?: GatewayError } | undefined)?.gateway?.cause ?? error, method: request.method, url: request.originalUrl }, 'webdav request failed');
+    const clientGone = request.destroyed || request.socket.destroyed;
+    if (status >= 500 && !clientGone) log.error({ err: (error as { gateway?: GatewayError } | undefined)?.gateway?.cause ?? error, method: request.method, url: request.originalUrl }, 'webdav request failed');
     if (response.headersSent || response.destroyed) {
       // Too late for a status: cut the connection so a partial body is not taken for a whole one.
       response.destroy();
