@@ -123,6 +123,16 @@ export class FileSession {
     return nodeOf(row);
   }
 
+  /** An announced file that is not served yet (pending, uploading, failed): its row, for locks taken before the upload. */
+  async announced(rawPath: string): Promise<NodeInfo | null> {
+    this.can('list');
+    const path = canonicalPath(rawPath);
+    if (path === '') return null;
+    const row = await this.files.byPath(this.event.id, path);
+    if (!row || row.kind !== 'file' || isServed(row) || row.state === 'removed' || this.hiddenFromMe(row)) return null;
+    return nodeOf(row);
+  }
+
   /** One page of a folder, in name order. `after` is the last name of the previous page. */
   async list(rawPath: string, after: string | null = null, limit = 1000): Promise<NodeInfo[]> {
     const dir = await this.stat(rawPath);

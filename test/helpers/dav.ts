@@ -9,8 +9,10 @@ export interface DavEvent {
 }
 
 /** A fresh event of `owner` with the named recipients, to be filled over WebDAV. */
-export async function davEvent(gw: TestGateway, owner: Account, recipients: string[] = []): Promise<DavEvent> {
-  const r = await gw.api(owner.token, 'POST', '/api/v1/events', { files: [], recipients: recipients.map((name) => ({ name })) });
+export async function davEvent(
+  gw: TestGateway, owner: Account, recipients: string[] = [], files: Array<{ path: string; size: number; sha256?: string }> = [],
+): Promise<DavEvent> {
+  const r = await gw.api(owner.token, 'POST', '/api/v1/events', { files, recipients: recipients.map((name) => ({ name })) });
   if (r.status !== 201) throw new Error(`event create: ${r.status} ${JSON.stringify(r.body)}`);
   return { id: r.body.id, url: `${gw.url}/dav/${r.body.id}/`, owner, recipients: r.body.recipients };
 }

@@ -12,6 +12,8 @@ import { EventResource } from './resource.js';
 
 /** Methods that only read: allowed to everyone the event is visible to (owner, its recipients, admins). */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PROPFIND']);
+/** Methods that may address an announced file before its upload (lock it, upload it under the lock, unlock it). */
+const PENDING_METHODS = new Set(['LOCK', 'UNLOCK', 'PUT']);
 
 /**
  * One adapter per request, rooted at /dav/EVENT/. It opens the FileSession lazily (nephele asks
@@ -98,12 +100,21 @@ export class EventAdapter implements Adapter {
     }
     const path = this.pathOf(url);
     const session = await this.session();
-    const node = await dav(() => session.stat(path));
-    return new EventResource(this, path, node);
+    try {
+      return new EventResource(this, path, await dav(() => session.stat(path)));
+    } catch (err) {
+      // An announced file before its upload: lockable, and writable under that lock.
+      const pending = PENDING_METHODS.has(this.request.method) ? await session.announced(path).catch(() => null) : null;
+      if (!pending) throw err;
+      return new EventResource(this, path, null, false, null, pending.id);
+    }
   }
 
   async newResource(url: URL): Promise<EventResource> {
-    return new EventResource(this, this.pathOf(url), null, false);
+    const path = this.pathOf(url);
+    // An announced, not yet uploaded file: clients (davfs2, Finder) LOCK it before the PUT.
+    const pending = await (await this.session()).announced(path).catch(() => null);
+    return new EventResource(this, path, null, false, null, pending?.id ?? null);
   }
 
   async newCollection(url: URL): Promise<EventResource> {

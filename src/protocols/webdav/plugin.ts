@@ -4,6 +4,7 @@ import { DavStatusError } from './errors.js';
 import { guardXmlBody } from './xmlBody.js';
 import { propfind } from './propfind.js';
 import type { EventResource } from './resource.js';
+import type { EventAdapter } from './adapter.js';
 import type { DavUser } from './authenticator.js';
 
 interface MoveData {
@@ -51,6 +52,13 @@ export function gapsPlugin(): Plugin {
     },
     async beforeMove(_request, _response, data) {
       refuseOverwrite(data);
+    },
+    async beginPut(request, response, data) {
+      // An announced file without content has no representation, so `If-None-Match: *` (davfs2 on a
+      // new file) holds; nephele cannot tell, because the lock on it makes the resource look present.
+      if (request.get('If-None-Match')?.trim() !== '*') return;
+      const adapter = response.locals.adapter as EventAdapter;
+      if (await (await adapter.session()).announced(adapter.pathOf(data.url)).catch(() => null)) delete request.headers['if-none-match'];
     },
     async beforeUnlock(_request, _response, data) {
       // nephele answers a token that matches no lock with 207; RFC 4918 §9.11.1 wants 409 and this precondition.

@@ -36,16 +36,19 @@ export class EventResource implements Resource {
     private readonly wantCollection = false,
     /** Set for the folders above the event root: empty, never locked. */
     private readonly above: URL | null = null,
+    /** The row of an announced file not uploaded yet: locks attach to it, content does not exist. */
+    private readonly pendingId: number | null = null,
   ) {
     this.baseUrl = adapter.baseUrl;
   }
 
   get fileId(): number | null {
-    return this.path === '' ? null : (this.node?.id ?? null);
+    return this.path === '' ? null : (this.node?.id ?? this.pendingId);
   }
 
+  /** Whether locks can be stored for it (the resource or its announced row is there). */
   get exists(): boolean {
-    return this.path === '' || this.node !== null;
+    return this.path === '' || this.node !== null || this.pendingId !== null;
   }
 
   private session() {
@@ -119,7 +122,10 @@ export class EventResource implements Resource {
   async create(): Promise<void> {
     const session = await this.session();
     if (this.wantCollection) await dav(() => session.mkdir(this.path));
-    else {
+    else if (this.pendingId !== null) {
+      // LOCK of an announced file: it stays pending (an empty body would not match its size) and holds the lock.
+      return;
+    } else {
       const t = await dav(() => session.beginWrite(this.path, { length: 0, sha256: null, createParents: false, resumable: false }));
       await dav(() => t.finish()).catch(async (err) => {
         await t.abort(true).catch(() => undefined);
