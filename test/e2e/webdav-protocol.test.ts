@@ -162,3 +162,21 @@ test.serial('a lock taken through one gateway node holds on another node sharing
     await second.gateway.stop(500);
   }
 });
+
+test.serial('requests that crashed other WebDAV servers are answered and the server keeps serving', async (t) => {
+  await dav('PUT', ev.url + 'crash.txt', own, { body: 'c' });
+  const l = await dav('LOCK', ev.url + 'crash.txt', own, { body: LOCK_BODY(), headers: XML });
+  const token = l.headers.get('lock-token')!;
+  // Windows' untagged If on a locked file, a Not-no-lock list, and garbage.
+  t.is((await dav('PUT', ev.url + 'crash.txt', own, { body: 'w', headers: { if: `(${token})` } })).status, 204);
+  t.is((await dav('PUT', ev.url + 'crash.txt', own, { body: 'x', headers: { if: '(<urn:uuid:x>) (Not <DAV:no-lock>)' } })).status, 423, 'condition holds, but the lock token was not submitted');
+  t.is((await dav('UNLOCK', ev.url + 'crash.txt', own, { headers: { 'lock-token': token } })).status, 204);
+  t.is((await dav('PUT', ev.url + 'crash.txt', own, { body: 'y', headers: { if: '((((garbage' } })).status, 400);
+  const multi = '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:x="urn:x">' +
+    '<D:set><D:prop><x:a>1</x:a></D:prop></D:set><D:remove><D:prop><x:b/></D:prop></D:remove><D:set><D:prop><x:c>3</x:c></D:prop></D:set></D:propertyupdate>';
+  t.is((await dav('PROPPATCH', ev.url + 'crash.txt', own, { body: multi, headers: XML })).status, 207);
+  t.is((await dav('PROPFIND', ev.url + 'crash.txt', own, { headers: { depth: '0' } })).status, 207);
+  t.is((await dav('MOVE', ev.url + 'crash.txt', own, { headers: { destination: ev.url + 'crash.txt' } })).status, 403);
+  t.is((await dav('GET', ev.url + '%2e%2e/%2e%2e/etc/passwd', own)).status < 500, true);
+  t.is((await dav('GET', ev.url + 'crash.txt', own)).body, 'w');
+});

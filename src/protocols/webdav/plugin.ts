@@ -18,6 +18,9 @@ function checkDestination(request: Request, response: AuthResponse, destination:
   const base = response.locals.baseUrl.pathname;
   // Confined to the same event: a COPY/MOVE elsewhere is refused before nephele looks for an adapter.
   if (destination.pathname !== base.replace(/\/$/, '') && !destination.pathname.startsWith(base)) throw new ForbiddenError('Destination is outside this event');
+  // RFC 4918 §9.9.4 / §9.8.5: source and destination the same is 403.
+  const adapter = response.locals.adapter as EventAdapter;
+  if (adapter.pathOf(destination) === adapter.pathOf(new URL(request.originalUrl, destination))) throw new ForbiddenError('source and destination are the same');
 }
 
 function refuseOverwrite(data: MoveData): void {
