@@ -180,3 +180,15 @@ test.serial('requests that crashed other WebDAV servers are answered and the ser
   t.is((await dav('GET', ev.url + '%2e%2e/%2e%2e/etc/passwd', own)).status < 500, true);
   t.is((await dav('GET', ev.url + 'crash.txt', own)).body, 'w');
 });
+
+test.serial('a Depth:1 PROPFIND pages through big folders and lists every entry once', async (t) => {
+  t.is((await dav('MKCOL', ev.url + 'big/', own)).status, 201);
+  const names = Array.from({ length: 1005 }, (_, i) => `d${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < names.length; i += 8) {
+    await Promise.all(names.slice(i, i + 8).map((n) => dav('MKCOL', ev.url + `big/${n}/`, own)));
+  }
+  const listed = hrefs((await dav('PROPFIND', ev.url + 'big/', own, { headers: { depth: '1' } })).body);
+  t.is(listed.length, 1006);
+  t.is(new Set(listed).size, 1006);
+  t.true(listed.includes(new URL(ev.url).pathname + 'big/d1004/'));
+});

@@ -4,8 +4,12 @@ import { SaxesParser } from 'saxes';
 import type { LockRecord } from '../../cache/nodeMetadata.js';
 import { ancestorsOf } from '../../shared/paths.js';
 import { DavStatusError } from './errors.js';
-import type { EventResource } from './resource.js';
+import { EventResource } from './resource.js';
+import type { NodeInfo } from '../../cache/FileSession.js';
 import { escapeText, renderContent, renderElement } from './xmlRender.js';
+
+/** Folder entries fetched, rendered and written per round. */
+const PAGE = 1000;
 
 /**
  * Our PROPFIND (Depth 0 and 1), streamed: nephele alpha.67 builds the whole multistatus in memory
@@ -132,15 +136,26 @@ export async function propfind(request: Request, response: AuthResponse, resourc
   await write(`<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">${first}`);
   if (depth === '1' && (await resource.isCollection())) {
     const childInherited = await inheritedLocks(resource, true);
-    let batch = '';
-    for (const child of await resource.getInternalMembers()) {
-      batch += await renderResponse(child, q, childInherited);
-      if (batch.length > 64 * 1024) {
-        await write(batch);
-        batch = '';
+    // One page of the folder at a time: memory stays bounded whatever the folder's size.
+    const session = await resource.adapter.session();
+    let after: string | null = null;
+    for (;;) {
+      const page: NodeInfo[] = await session.list(resource.path, after, PAGE);
+      const children = page.map((n) => new EventResource(resource.adapter, n.path, n));
+      await resource.adapter.prefetch(page);
+      let batch = '';
+      for (const child of children) {
+        batch += await renderResponse(child, q, childInherited);
+        if (batch.length > 64 * 1024) {
+          await write(batch);
+          batch = '';
+        }
       }
+      await write(batch);
+      resource.adapter.forgetMetadata();
+      if (page.length < PAGE) break;
+      after = page[page.length - 1].name;
     }
-    await write(batch);
   }
   response.end('</D:multistatus>\n');
 }
