@@ -111,6 +111,15 @@ test.serial('PUT streams into the event: complete in the manifest, logged, reada
   const range = await dav('GET', ev.url + 'f%C3%B6lder%20%23x/gr%C3%BC%C3%9Fe.bin', rec, { headers: { range: 'bytes=10-19' } });
   t.is(range.status, 206);
   t.is(range.body, 'q'.repeat(10));
+  t.is((await dav('GET', ev.url + 'f%C3%B6lder%20%23x/gr%C3%BC%C3%9Fe.bin', rec)).body.length, body.length);
+  await new Promise((r) => setTimeout(r, 400));
+  const after = await gw.api(ev.owner.token, 'GET', `/api/v1/events/${ev.id}/log`);
+  t.true(after.body.entries.some((e: { protocol: string; action: string; who: string }) => e.protocol === 'webdav' && e.action === 'download' && e.who === rec[0]));
+  const quota = await dav('PROPFIND', ev.url, own, {
+    headers: { depth: '0' }, body: '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>',
+  });
+  t.regex(quota.body, /<D:quota-used-bytes>\d+<\/D:quota-used-bytes>/);
+  t.regex(quota.body, /<D:quota-available-bytes>\d+<\/D:quota-available-bytes>/);
 });
 
 test.serial('modification time from X-OC-Mtime and from Windows Win32LastModifiedTime', async (t) => {

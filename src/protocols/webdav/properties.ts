@@ -6,7 +6,7 @@ type Value = string | object | object[];
 
 /** Names as nephele spells them: DAV: properties by local name, others as `namespace%%local`. */
 const LIVE = ['creationdate', 'getcontentlength', 'getcontenttype', 'getetag', 'getlastmodified', 'resourcetype', 'supportedlock'] as const;
-const LIVE_SET = new Set<string>([...LIVE, 'lockdiscovery']);
+const LIVE_SET = new Set<string>([...LIVE, 'lockdiscovery', 'quota-available-bytes', 'quota-used-bytes']);
 const FOLDER_OMITS = new Set(['getcontentlength', 'getcontenttype']);
 /** Windows Explorer sets the modification time through this one (Finder and others through X-OC-Mtime or not at all). */
 const WIN32_MTIME = 'urn:schemas-microsoft-com:%%Win32LastModifiedTime';
@@ -53,12 +53,20 @@ export class EventProperties implements Properties {
     }
   }
 
+  /** RFC 4331 quota of the event, on folders: Finder and Explorer show it and check copies against it. Not part of allprop. */
+  private async quota(name: string): Promise<string | undefined> {
+    if (name !== 'quota-available-bytes' && name !== 'quota-used-bytes') return undefined;
+    if (!(await this.resource.isCollection())) return undefined;
+    const e = (await this.resource.adapter.session()).event;
+    return String(name === 'quota-used-bytes' ? e.used_bytes : Math.max(0, e.quota_bytes - e.used_bytes - e.reserved_bytes));
+  }
+
   private dead(): Promise<Map<string, string>> {
     return this.resource.adapter.propertiesOf(this.resource.fileId);
   }
 
   async get(name: string): Promise<Value> {
-    const live = await this.live(name);
+    const live = (await this.live(name)) ?? (await this.quota(name));
     if (live !== undefined) return live;
     const raw = (await this.dead()).get(name);
     if (raw === undefined) throw new PropertyNotFoundError(`${name} not found`);
