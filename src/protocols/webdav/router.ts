@@ -53,6 +53,9 @@ export function davRouter(deps: DavDeps): Router {
   r.use((_req, res, next) => {
     // Windows' Web Folders and Office look for this before they treat the share as WebDAV.
     res.setHeader('MS-Author-Via', 'DAV');
+    // Served bytes never render in a browser on our origin (same rule as the HTTP downloads).
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
     next();
   });
   r.use((req: Request, res: Response, next) => {
