@@ -187,6 +187,7 @@ test.serial('requests that crashed other WebDAV servers are answered and the ser
   t.is((await dav('PROPFIND', ev.url + 'crash.txt', own, { headers: { depth: '0' } })).status, 207);
   t.is((await dav('MOVE', ev.url + 'crash.txt', own, { headers: { destination: ev.url + 'crash.txt' } })).status, 403);
   t.is((await dav('GET', ev.url + '%2e%2e/%2e%2e/etc/passwd', own)).status < 500, true);
+  for (const bad of ['%ZZ', 'a%2Fb', '%00x', 'x%5Cy']) t.is((await dav('PROPFIND', ev.url + bad, own, { headers: { depth: '0' } })).status, 400, bad);
   t.is((await dav('GET', ev.url + 'crash.txt', own)).body, 'w');
 });
 

@@ -59,6 +59,13 @@ export function davRouter(deps: DavDeps): Router {
     next();
   });
   r.use((req: Request, res: Response, next) => {
+    try {
+      // nephele decodes the path itself and would turn a malformed escape into a 500.
+      decodeURIComponent(req.path);
+    } catch {
+      res.status(400).type('text/plain').send('400 Bad Request\n');
+      return;
+    }
     if (eventIdOf(req) !== '') return next();
     // The mount point itself lists nothing: one event per share.
     if (req.method === 'OPTIONS') {
