@@ -56,10 +56,15 @@ export async function dav<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** fs and sqlite errors carry an errno-like code; toGatewayError knows what they mean. */
+function isSystemError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && /^E[A-Z]+$|^SQLITE/.test(code);
+}
+
+/** GatewayError (and fs/sqlite errors) become nephele's error for the code; nephele's own errors pass through. */
 export function asDavError(err: unknown): Error {
-  if (!isGatewayError(err) && !(err instanceof Error && 'code' in err && typeof (err as { code: unknown }).code === 'string' && /^E[A-Z]+$|^SQLITE/.test((err as { code: string }).code))) {
-    return err instanceof Error ? err : new Error(String(err));
-  }
+  if (!isGatewayError(err) && !isSystemError(err)) return err instanceof Error ? err : new Error(String(err));
   const g = toGatewayError(err);
   const e = DAV_ERRORS[g.code].toDav(g.code === 'internal' ? 'internal error' : g.message);
   (e as Error & { gateway?: GatewayError }).gateway = g;
