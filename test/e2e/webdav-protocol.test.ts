@@ -145,6 +145,19 @@ test.serial('macOS ._* and .DS_Store files: accepted from the owner, hidden from
   t.is((await dav('GET', ev.url + '.DS_Store', rec)).status, 404);
 });
 
+test.serial('the mount point lists no event: 401 without credentials, an empty folder with them', async (t) => {
+  const root = `${gw.url}/dav/`;
+  t.is((await dav('OPTIONS', root, null)).status, 200);
+  t.is((await dav('PROPFIND', root, null, { headers: { depth: '1' } })).status, 401);
+  t.is((await dav('PROPFIND', root, [own[0], 'wrong'], { headers: { depth: '1' } })).status, 401);
+  const r = await dav('PROPFIND', root, rec, { headers: { depth: '1' } });
+  t.is(r.status, 207);
+  t.deepEqual(hrefs(r.body), ['/dav/']);
+  t.is((await dav('DELETE', root, own)).status, 404);
+  // Any name below it is an event id: one that is not the caller's is 403, existing or not.
+  t.is((await dav('PUT', root + 'x', own, { body: 'x' })).status, 403);
+});
+
 test.serial('OPTIONS advertises class 2 and MS-Author-Via; errors carry no stack traces', async (t) => {
   const o = await dav('OPTIONS', ev.url, null);
   t.regex(o.headers.get('dav') ?? '', /\b1\b.*\b2\b/);

@@ -5,13 +5,54 @@ import type { EventService } from '../../cache/EventService.js';
 import type { Logger } from '../../shared/log.js';
 import { EventAdapter } from './adapter.js';
 import { DavAuthenticator, REALM } from './authenticator.js';
-import { davErrorHandler } from './errors.js';
+import { davErrorHandler, errorDocument } from './errors.js';
+import { authenticateRequest } from '../http/auth.js';
+import { escapeText } from './xmlRender.js';
 import { gapsPlugin } from './plugin.js';
 
 export interface DavDeps {
   auth: Authenticator;
   events: EventService;
   log: Logger;
+}
+
+const text = (res: Response, status: number, body: string) => res.status(status).type('text/plain').send(body);
+
+/**
+ * The mount point itself (`/dav/`): one event per share, so it lists nothing. Clients that walk up
+ * from the share (Windows' WebClient, some file managers) get an empty folder after logging in.
+ */
+async function mountRoot(deps: DavDeps, req: Request, res: Response): Promise<void> {
+  req.resume();
+  if (req.method === 'OPTIONS') {
+    res.set({ DAV: '1, 2', Allow: 'OPTIONS, PROPFIND' }).status(200).end();
+    return;
+  }
+  const result = await authenticateRequest(deps.auth, req, 'webdav');
+  if (result && !result.ok && result.reason === 'locked') {
+    res.setHeader('Retry-After', '60');
+    text(res, 429, '429 Too Many Requests\n');
+    return;
+  }
+  if (!result?.ok) {
+    res.setHeader('WWW-Authenticate', `Basic realm="${REALM}", charset="UTF-8"`);
+    text(res, 401, '401 Unauthorized\n');
+    return;
+  }
+  if (req.method !== 'PROPFIND') {
+    text(res, 404, '404 Not Found\n');
+    return;
+  }
+  const depth = req.get('Depth');
+  if (depth !== '0' && depth !== '1') {
+    res.status(403).type('application/xml').send(errorDocument('propfind-finite-depth'));
+    return;
+  }
+  const href = escapeText(`${req.baseUrl}/`);
+  res.status(207).type('application/xml').send(
+    `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:"><D:response><D:href>${href}</D:href><D:propstat><D:prop>` +
+      '<D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>\n',
+  );
 }
 
 /** The event id is the first path segment below the mount point. */
@@ -48,7 +89,7 @@ export function davRouter(deps: DavDeps): Router {
     { compression: false, errorHandler: davErrorHandler(deps.log) },
   );
 
-  server.disable("x-powered-by");
+  server.disable('x-powered-by');
   const r = express.Router();
   r.use((_req, res, next) => {
     // Windows' Web Folders and Office look for this before they treat the share as WebDAV.
@@ -67,13 +108,7 @@ export function davRouter(deps: DavDeps): Router {
       return;
     }
     if (eventIdOf(req) !== '') return next();
-    // The mount point itself lists nothing: one event per share.
-    if (req.method === 'OPTIONS') {
-      res.set({ DAV: '1, 2', Allow: 'OPTIONS' }).status(200).end();
-      return;
-    }
-    if (!req.headers.authorization) res.setHeader('WWW-Authenticate', `Basic realm="${REALM}", charset="UTF-8"`);
-    res.status(req.headers.authorization ? 404 : 401).type('text/plain').send(req.headers.authorization ? '404 Not Found\n' : '401 Unauthorized\n');
+    mountRoot(deps, req, res).catch(next);
   });
   r.use(server);
   return r;
