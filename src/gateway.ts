@@ -27,6 +27,7 @@ import { migrate } from './db/migrate.js';
 import { SqliteDatabase } from './db/sqlite.js';
 import { createHttpApp } from './protocols/http/app.js';
 import { createListener, createRedirectServer, reloadCertificate } from './protocols/http/listener.js';
+import { davRouter } from './protocols/webdav/router.js';
 import { parseDuration } from './shared/duration.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { packageRoot } from './shared/packageRoot.js';
@@ -181,7 +182,10 @@ export class Gateway {
       maxJsonBytes: this.config.http.maxJsonBytes,
       maxUploadBytes: this.config.events.maxQuotaBytes,
       assetsDir: join(packageRoot(), 'src', 'protocols', 'http'),
-      mounts: [{ path: '/admin', handler: (this.adminPanel = this.buildAdminPanel()).router }],
+      mounts: [
+        { path: '/admin', handler: (this.adminPanel = this.buildAdminPanel()).router },
+        { path: '/dav', handler: davRouter({ auth: this.auth, events: this.events, log: this.log }) },
+      ],
     });
     const tls = this.config.http.tls;
     const server = await createListener(app, tls);

@@ -15,6 +15,7 @@ import type { CacheDeps } from './deps.js';
 import { isClientClutter, isServed } from './manifest.js';
 import { Transfer, type WriteOptions } from './transfers.js';
 import { FollowRead, activeUpload, followStream, waitForUploadStart } from './follow.js';
+import { NodeMetadata } from './nodeMetadata.js';
 
 export interface NodeInfo {
   id: number | null;
@@ -91,6 +92,11 @@ export class FileSession {
     }
   }
 
+  /** Locks and dead properties (WebDAV) of this event's nodes, under the same policy. */
+  metadata(): NodeMetadata {
+    return new NodeMetadata(this.deps.db, this.event.id, (action) => this.can(action));
+  }
+
   mayWrite(): boolean {
     try {
       this.can('write');
@@ -127,6 +133,16 @@ export class FileSession {
     if (path === '') return this.rootNode();
     const row = await this.files.byPath(this.event.id, path);
     if (!this.visible(row)) throw new GatewayError('not_found', `${path} not found`);
+    return nodeOf(row);
+  }
+
+  /** An announced file that is not served yet (pending, uploading, failed): its row, for locks taken before the upload. */
+  async announced(rawPath: string): Promise<NodeInfo | null> {
+    this.can('list');
+    const path = canonicalPath(rawPath);
+    if (path === '') return null;
+    const row = await this.files.byPath(this.event.id, path);
+    if (!row || row.kind !== 'file' || isServed(row) || row.state === 'removed' || this.hiddenFromMe(row)) return null;
     return nodeOf(row);
   }
 

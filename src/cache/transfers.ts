@@ -224,8 +224,11 @@ export class Transfer {
   private async acknowledge(offset: number): Promise<void> {
     this.offset = offset;
     if (!this.writer) return;
+    // Only a resumable upload reports offsets that must survive a crash; the others are made
+    // durable once, by commitTemp in finish (one fsync less per WebDAV PUT).
+    if (this.upload.protocol !== 'tus') return;
     await this.writer.sync();
-    if (this.upload.protocol === 'tus') await new UploadsRepo(this.deps.db).setOffset(this.upload.id, offset, Date.now());
+    await new UploadsRepo(this.deps.db).setOffset(this.upload.id, offset, Date.now());
   }
 
   get complete(): boolean {

@@ -51,30 +51,61 @@ class Conn implements Queryable {
 }
 
 /**
+ * Readers used one statement at a time. Two statements overlapping on one SQLite connection share
+ * one read transaction, so under load a reader could keep seeing a snapshot older than a write the
+ * same request just committed; exclusive use makes every read see the latest commit.
+ */
+class ReaderPool {
+  private readonly idle: Conn[];
+  private readonly waiting: Array<(c: Conn) => void> = [];
+
+  constructor(readonly all: Conn[]) {
+    this.idle = [...all];
+  }
+
+  async use<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
+    const conn = this.idle.pop() ?? (await new Promise<Conn>((resolve) => this.waiting.push(resolve)));
+    try {
+      return await fn(conn);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(conn);
+      else this.idle.push(conn);
+    }
+  }
+}
+
+const READERS = 4;
+
+/**
  * SQLite in WAL mode with synchronous=FULL: one writer connection (every write is serialised
  * through a mutex, so statements of concurrent requests never land inside each other's
- * transaction) and one reader connection that sees committed snapshots.
+ * transaction) and a few reader connections that see committed data.
  */
 export class SqliteDatabase implements Database {
   private readonly lock = new KeyedMutex();
 
-  private constructor(private readonly writer: Conn, private readonly reader: Conn) {}
+  private constructor(private readonly writer: Conn, private readonly readers: ReaderPool) {}
 
   static async open(file: string): Promise<SqliteDatabase> {
     const sqlite = loadBinding();
     const writer = new Conn(await open(sqlite, file, sqlite.OPEN_READWRITE | sqlite.OPEN_CREATE));
     await writer.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
-    const reader = new Conn(await open(sqlite, file, sqlite.OPEN_READONLY));
-    await reader.exec('PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
-    return new SqliteDatabase(writer, reader);
+    const readers: Conn[] = [];
+    for (let i = 0; i < READERS; i++) {
+      const reader = new Conn(await open(sqlite, file, sqlite.OPEN_READONLY));
+      await reader.exec('PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
+      readers.push(reader);
+    }
+    return new SqliteDatabase(writer, new ReaderPool(readers));
   }
 
   query<T extends object = Row>(sql: string, params?: SqlValue[]): Promise<T[]> {
-    return this.reader.query<T>(sql, params);
+    return this.readers.use((c) => c.query<T>(sql, params));
   }
 
   get<T extends object = Row>(sql: string, params?: SqlValue[]): Promise<T | undefined> {
-    return this.reader.get<T>(sql, params);
+    return this.readers.use((c) => c.get<T>(sql, params));
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {
@@ -101,7 +132,7 @@ export class SqliteDatabase implements Database {
 
   async close(): Promise<void> {
     await this.lock.run('w', async () => {
-      await this.reader.close();
+      for (const r of this.readers.all) await r.close();
       await this.writer.close();
     });
   }
