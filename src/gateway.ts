@@ -21,6 +21,8 @@ import type { Database } from './db/Database.js';
 import { migrate } from './db/migrate.js';
 import { SqliteDatabase } from './db/sqlite.js';
 import { createHttpApp } from './protocols/http/app.js';
+import { loadHostKeys } from './protocols/sftp/hostKeys.js';
+import { SftpServer } from './protocols/sftp/server.js';
 import { parseDuration } from './shared/duration.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { packageRoot } from './shared/packageRoot.js';
@@ -40,6 +42,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly log: Logger;
   private httpServer: HttpServer | null = null;
+  private sftpServer: SftpServer | null = null;
   private readonly sockets = new Set<Socket>();
   private publicUrlValue: string;
   private httpPort = 0;
@@ -158,10 +161,23 @@ export class Gateway {
     // With an OS-chosen port and no publicUrl of the operator's, hand out the address we really serve.
     if (this.config.http.port === 0 && this.config.publicUrl === DEFAULT_PUBLIC_URL) this.publicUrlValue = this.httpUrl;
     this.announce(`http listening on ${this.httpUrl}`);
+    await this.startSftp();
+  }
+
+  private async startSftp(): Promise<void> {
+    const hostKeys = await loadHostKeys(this.config.sftp.hostKeys, this.config.dataDir);
+    const sftp = new SftpServer({ auth: this.auth, events: this.events, bus: this.bus, log: this.log, hostKeys });
+    this.sftpPort = await sftp.listen(this.config.sftp.port, this.config.sftp.host);
+    this.sftpServer = sftp;
+    this.announce(`sftp listening on ${this.config.sftp.host}:${this.sftpPort}`);
+    for (const k of hostKeys) this.announce(`sftp host key ${k.type} ${k.fingerprint}`);
   }
 
   /** Stops accepting, lets transfers finish for `graceMs`, then cuts what remains and closes the database. */
   async stop(graceMs = 5000): Promise<void> {
+    const sftp = this.sftpServer;
+    this.sftpServer = null;
+    const sftpClosed = sftp?.close(graceMs);
     const server = this.httpServer;
     this.httpServer = null;
     if (server) {
@@ -173,6 +189,7 @@ export class Gateway {
       await closed;
       clearTimeout(timer);
     }
+    await sftpClosed;
     await this.recorder.close();
     await this.db.close();
   }

@@ -82,6 +82,16 @@ export class Authenticator {
     return { ok: true, principal };
   }
 
+  /**
+   * SSH "would you accept this key?" query: answers without recording a failure (clients offer their
+   * keys one by one before signing with one). The signed attempt then goes through `publicKey`.
+   */
+  async publicKeyKnown(username: string, keyMatches: (storedKey: string) => boolean, ctx: RequestContext): Promise<boolean> {
+    if (await this.lockout.isBanned(ctx.ip, username)) return false;
+    const recipient = await this.recipients.byUsername(username);
+    return Boolean(recipient?.ssh_public_key && keyMatches(recipient.ssh_public_key));
+  }
+
   /** Is the principal still allowed to act (called again by long-lived sessions such as SFTP)? */
   async stillValid(principal: Principal): Promise<boolean> {
     if (principal.kind === 'recipient') {
