@@ -22,7 +22,7 @@ import { migrate } from './db/migrate.js';
 import { SqliteDatabase } from './db/sqlite.js';
 import { createHttpApp } from './protocols/http/app.js';
 import { loadHostKeys } from './protocols/sftp/hostKeys.js';
-import { SftpServer } from './protocols/sftp/server.js';
+import { SftpServer, type SftpLimits } from './protocols/sftp/server.js';
 import { parseDuration } from './shared/duration.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { packageRoot } from './shared/packageRoot.js';
@@ -33,6 +33,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** Where the "listening on" lines go (stdout for `handoff serve`). */
   announce?: (line: string) => void;
+  /** SFTP timeouts and caps (tests shorten them); defaults in protocols/sftp/server.ts. */
+  sftpLimits?: Partial<SftpLimits>;
 }
 
 /**
@@ -62,6 +64,7 @@ export class Gateway {
     log: Logger,
     private readonly announce: (line: string) => void,
     readonly deps: CacheDeps,
+    private readonly sftpLimits: Partial<SftpLimits> = {},
   ) {
     this.log = log;
     this.publicUrlValue = config.publicUrl;
@@ -102,7 +105,7 @@ export class Gateway {
       },
     };
     const events = new EventService(deps);
-    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, log, opts.announce ?? (() => undefined), deps);
+    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, log, opts.announce ?? (() => undefined), deps, opts.sftpLimits);
     return gateway;
   }
 
@@ -166,7 +169,7 @@ export class Gateway {
 
   private async startSftp(): Promise<void> {
     const hostKeys = await loadHostKeys(this.config.sftp.hostKeys, this.config.dataDir);
-    const sftp = new SftpServer({ auth: this.auth, events: this.events, bus: this.bus, log: this.log, hostKeys });
+    const sftp = new SftpServer({ auth: this.auth, events: this.events, bus: this.bus, log: this.log, hostKeys, limits: this.sftpLimits });
     this.sftpPort = await sftp.listen(this.config.sftp.port, this.config.sftp.host);
     this.sftpServer = sftp;
     this.announce(`sftp listening on ${this.config.sftp.host}:${this.sftpPort}`);

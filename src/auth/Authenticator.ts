@@ -75,6 +75,12 @@ export class Authenticator {
   /** Public-key login: the SFTP front-end has verified the signature; this decides who the key belongs to. */
   async publicKey(username: string, keyMatches: (storedKey: string) => boolean, ctx: RequestContext): Promise<AuthResult> {
     if (await this.lockout.isBanned(ctx.ip, username)) return { ok: false, reason: 'locked' };
+    const user = await this.users.byName(username);
+    if (user) {
+      const keys = await this.users.sshKeys(user.id);
+      const principal = keys.some((k) => keyMatches(k.public_key)) ? this.userPrincipal(user) : null;
+      return principal ? { ok: true, principal } : this.fail(ctx, username, 1);
+    }
     const recipient = await this.recipients.byUsername(username);
     if (!recipient?.ssh_public_key || !keyMatches(recipient.ssh_public_key)) return this.fail(ctx, username, 1);
     const principal = await this.recipientPrincipal(recipient);
@@ -88,6 +94,8 @@ export class Authenticator {
    */
   async publicKeyKnown(username: string, keyMatches: (storedKey: string) => boolean, ctx: RequestContext): Promise<boolean> {
     if (await this.lockout.isBanned(ctx.ip, username)) return false;
+    const user = await this.users.byName(username);
+    if (user) return (await this.users.sshKeys(user.id)).some((k) => keyMatches(k.public_key));
     const recipient = await this.recipients.byUsername(username);
     return Boolean(recipient?.ssh_public_key && keyMatches(recipient.ssh_public_key));
   }

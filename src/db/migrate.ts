@@ -1,8 +1,12 @@
 import type { Database } from './Database.js';
 import * as m001 from './migrations/001_init.js';
+import * as m003 from './migrations/003_ssh_keys.js';
 
 /** Ordered, append-only. A landed migration is never edited; add the next number instead. */
-const MIGRATIONS: Array<{ version: number; sql: string }> = [{ version: 1, sql: m001.sql }];
+const MIGRATIONS: Array<{ version: number; sql: string }> = [
+  { version: 1, sql: m001.sql },
+  { version: 3, sql: m003.sql },
+];
 
 export async function migrate(db: Database): Promise<number> {
   await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
