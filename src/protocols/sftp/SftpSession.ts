@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/log.js';
 import { BadMessage, encode, PacketFramer, Reader, REQ, STATUS } from './codec.js';
 import { statusOf } from './errors.js';
 import { releaseHandle } from './handles.js';
-import type { Operations } from './operations.js';
+import type { Operations, ReplyBuffers } from './operations.js';
 
 /** ssh2's server Channel: a Duplex with SSH window flow control, plus exit-status. */
 export interface SftpChannel extends Duplex {
@@ -11,6 +11,7 @@ export interface SftpChannel extends Duplex {
 }
 
 interface Job {
+  packet: Buffer;
   seq: number;
   type: number;
   id: number;
@@ -27,6 +28,30 @@ const QUEUE_BYTES = 32 * 1024 * 1024;
 const QUEUE_JOBS = 256;
 
 /**
+ * Recycles READ reply buffers: ssh2 copies channel data into its own packet synchronously when the
+ * SSH window allows, so a buffer whose write completed at once can serve the next READ. Without it,
+ * a 1 GiB download allocates 1 GiB of short-lived external memory and the GC dominates the profile.
+ */
+export class BufferPool implements ReplyBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  private readonly mine = new WeakSet<ArrayBuffer>();
+  constructor(private readonly size: number, private readonly keep = 24) {}
+
+  take(n: number): Buffer {
+    if (n > this.size || n < 65_536) return Buffer.allocUnsafe(n);
+    const ab = this.free.pop() ?? new ArrayBuffer(this.size);
+    this.mine.add(ab);
+    return Buffer.from(ab, 0, n);
+  }
+
+  /** Called once the channel no longer holds `b`. */
+  give(b: Buffer): void {
+    const ab = b.buffer as ArrayBuffer;
+    if (this.mine.has(ab) && this.free.length < this.keep && !this.free.includes(ab)) this.free.push(ab);
+  }
+}
+
+/**
  * One SFTP subsystem channel: framing, scheduling, ordered replies, backpressure and shutdown.
  *
  * - Requests start in arrival order; runs of READs overlap, any other request is a barrier, so
@@ -37,7 +62,7 @@ const QUEUE_JOBS = 256;
  * - Client EOF: finish queued work, send exit-status 0, close (§4.3: otherwise sftp hangs, scp exits 1).
  */
 export class SftpSession {
-  private readonly framer = new PacketFramer();
+  private readonly framer: PacketFramer;
   private readonly queue: Job[] = [];
   private queuedBytes = 0;
   private running = 0;
@@ -56,7 +81,10 @@ export class SftpSession {
     private readonly ops: Operations,
     private readonly log: Logger,
     private readonly onActivity: () => void,
-  ) {}
+    private readonly pool: BufferPool | null = null,
+  ) {
+    this.framer = new PacketFramer(pool ? (n) => pool.take(n) : undefined);
+  }
 
   start(): void {
     this.channel.on('data', (d: Buffer) => this.onData(d));
@@ -100,7 +128,7 @@ export class SftpSession {
       return;
     }
     if (type === REQ.INIT || pkt.length < 5) throw new BadMessage('unexpected INIT or short packet');
-    const job: Job = { seq: this.nextSeq++, type, id: pkt.readUInt32BE(1), body: new Reader(pkt.subarray(5)), bytes: pkt.length };
+    const job: Job = { packet: pkt, seq: this.nextSeq++, type, id: pkt.readUInt32BE(1), body: new Reader(pkt.subarray(5)), bytes: pkt.length };
     this.queue.push(job);
     this.queuedBytes += job.bytes;
   }
@@ -138,6 +166,8 @@ export class SftpSession {
       })
       .then((reply) => {
         this.running--;
+        // A WRITE's payload has been written (or refused) by now: its packet buffer is free again.
+        if (job.type === REQ.WRITE) this.pool?.give(job.packet);
         this.replies.set(job.seq, reply);
         this.flush();
         if (this.closed) void this.cleanup();
@@ -153,7 +183,10 @@ export class SftpSession {
   }
 
   private send(packet: Buffer): void {
-    if (!this.closed && this.channel.writable) this.channel.write(packet);
+    if (this.closed || !this.channel.writable) return;
+    this.channel.write(packet);
+    // Nothing buffered means ssh2 has already copied the bytes into its own packets.
+    if (this.pool && this.channel.writableLength === 0) this.pool.give(packet);
   }
 
   private maybeFinish(): void {

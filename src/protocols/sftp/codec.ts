@@ -189,6 +189,8 @@ export class PacketFramer {
   private chunks: Buffer[] = [];
   private total = 0;
 
+  constructor(private readonly alloc: (n: number) => Buffer = (n) => Buffer.allocUnsafe(n)) {}
+
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.total += chunk.length;
@@ -223,7 +225,7 @@ export class PacketFramer {
       this.total -= n;
       return first.subarray(0, n);
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = this.alloc(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0];

@@ -9,6 +9,11 @@ const OWNER = 'handoff';
 
 type Op = (r: Reader, id: number) => Promise<Buffer>;
 
+/** Where DATA replies get their memory (the session recycles buffers the channel has already copied). */
+export interface ReplyBuffers {
+  take(size: number): Buffer;
+}
+
 const ok = (id: number) => encode.status(id, STATUS.OK, 'OK');
 const eof = (id: number) => encode.status(id, STATUS.EOF, 'End of file');
 
@@ -28,7 +33,11 @@ async function statOrNull(fs: FileSession, rel: string): Promise<NodeInfo | null
 export class Operations {
   readonly handles: HandleTable;
 
-  constructor(private readonly tree: VirtualTree, maxHandles: number) {
+  constructor(
+    private readonly tree: VirtualTree,
+    maxHandles: number,
+    private readonly buffers: ReplyBuffers = { take: (n) => Buffer.allocUnsafe(n) },
+  ) {
     this.handles = new HandleTable(maxHandles);
   }
 
@@ -138,7 +147,7 @@ export class Operations {
     const len = Math.min(r.u32(), MAX_IO);
     if (h.type === 'dir') throw new GatewayError('conflict', `${h.path} is a folder`);
     if (h.type === 'write' && !h.readable) throw new GatewayError('forbidden', 'handle not open for reading');
-    const out = Buffer.allocUnsafe(13 + len);
+    const out = this.buffers.take(13 + len);
     let n: number;
     if (h.type === 'read') {
       if (offset >= h.download.reader.size || len === 0) return eof(id);

@@ -9,7 +9,8 @@ import { SSH_ALGORITHMS, SSH_IDENT } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
 import type { HostKey } from './hostKeys.js';
 import { Operations } from './operations.js';
-import { SftpSession, type SftpChannel } from './SftpSession.js';
+import { BufferPool, SftpSession, type SftpChannel } from './SftpSession.js';
+import { MAX_IO } from './codec.js';
 import { VirtualTree } from './tree.js';
 
 export interface SftpLimits {
@@ -175,7 +176,9 @@ export class SftpServer {
       const tree = new VirtualTree(this.deps.events, principal, { protocol: 'sftp', ip: conn.ip });
       conn.trees.add(tree);
       channel.on('close', () => conn.trees.delete(tree));
-      new SftpSession(channel, new Operations(tree, this.limits.handlesPerSession), this.deps.log, () => (conn.lastActivity = Date.now())).start();
+      const pool = new BufferPool(MAX_IO + 13);
+      const ops = new Operations(tree, this.limits.handlesPerSession, pool);
+      new SftpSession(channel, ops, this.deps.log, () => (conn.lastActivity = Date.now()), pool).start();
     });
   }
 
