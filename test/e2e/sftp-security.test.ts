@@ -248,3 +248,17 @@ test('an idle authenticated session is closed', async (t) => {
   await closed(c);
   t.pass();
 });
+
+test('malformed SFTP packets close only that channel; the server keeps serving', async (t) => {
+  const c = await connect({ port, username: sender.name, password: sender.password });
+  const raw = await call<import('node:stream').Duplex>((cb) => c.subsys('sftp', cb as never));
+  const ended = new Promise<void>((resolve) => raw.on('close', () => resolve()));
+  raw.on('data', () => undefined);
+  // INIT, then a packet that claims 2 GiB.
+  raw.write(Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3]));
+  raw.write(Buffer.from([0x7f, 0xff, 0xff, 0xff, 3, 0, 0, 0, 1]));
+  await ended;
+  const s = await openSftp(c);
+  t.truthy(await call<unknown>((cb) => s.stat(`/${eventId}/seed.txt`, cb)));
+  c.end();
+});

@@ -186,12 +186,15 @@ export const encode = {
  * copied once, so a 255 KiB WRITE arriving in 32 KiB SSH packets costs one copy, not eight.
  */
 export class PacketFramer {
+  // A queue with a head index: Array#shift is O(n), and a client may send 1-byte SSH packets.
   private chunks: Buffer[] = [];
+  private head = 0;
   private total = 0;
 
   constructor(private readonly alloc: (n: number) => Buffer = (n) => Buffer.allocUnsafe(n)) {}
 
   push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.total += chunk.length;
   }
@@ -207,35 +210,48 @@ export class PacketFramer {
   }
 
   private peekLength(): number {
-    const first = this.chunks[0];
+    const first = this.chunks[this.head];
     if (first.length >= 4) return first.readUInt32BE(0);
-    const head = Buffer.concat(this.chunks, Math.min(this.total, 8));
-    return head.readUInt32BE(0);
+    let v = 0;
+    for (let i = this.head, got = 0; got < 4; i++) {
+      const c = this.chunks[i];
+      for (let j = 0; j < c.length && got < 4; j++, got++) v = v * 256 + c[j];
+    }
+    return v;
+  }
+
+  private drop(): void {
+    this.head++;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private take(n: number): Buffer {
-    const first = this.chunks[0];
+    const first = this.chunks[this.head];
+    this.total -= n;
     if (first.length === n) {
-      this.chunks.shift();
-      this.total -= n;
+      this.drop();
       return first;
     }
     if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
-      this.total -= n;
+      this.chunks[this.head] = first.subarray(n);
       return first.subarray(0, n);
     }
     const out = this.alloc(n);
     let filled = 0;
     while (filled < n) {
-      const c = this.chunks[0];
+      const c = this.chunks[this.head];
       const k = Math.min(c.length, n - filled);
       c.copy(out, filled, 0, k);
       filled += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      if (k === c.length) this.drop();
+      else this.chunks[this.head] = c.subarray(k);
     }
-    this.total -= n;
     return out;
   }
 }
