@@ -197,7 +197,7 @@ export class Transfer {
   /** Offset-addressed write (SFTP); out-of-order writes are fine, gaps read as zeros until filled. */
   async writeAt(data: Buffer, position: number): Promise<void> {
     const writer = await this.open();
-    if (position + data.length > this.offset + (await this.limitCache())) throw this.tooMuch();
+    if (position + data.length > (await this.ceiling())) throw this.tooMuch();
     await writer.writeAt(data, position);
     if (this.hash && position === this.hashedUpTo) {
       this.hash.update(data);
@@ -218,19 +218,19 @@ export class Transfer {
   async truncate(size: number): Promise<void> {
     if (!Number.isSafeInteger(size) || size < 0) throw new GatewayError('bad_request', 'invalid size');
     const writer = await this.open();
-    if (size > this.offset && size - this.offset > (await this.limitCache())) throw this.tooMuch();
+    if (size > this.offset && size > (await this.ceiling())) throw this.tooMuch();
     await writer.truncate(size);
     if (size < this.hashedUpTo) this.hash = null;
     this.offset = size;
     this.deps.live.progress(this.event.id, this.path, this.offset);
   }
 
-  private cachedLimit: { at: number; limit: number } | null = null;
-  private async limitCache(): Promise<number> {
-    // Quota is re-read at most every second during random writes; the commit re-checks it exactly.
+  private cachedCeiling: { at: number; ceiling: number } | null = null;
+  /** The size this upload may not exceed. Quota is re-read at most every second during random writes; the commit re-checks it exactly. */
+  private async ceiling(): Promise<number> {
     const now = Date.now();
-    if (!this.cachedLimit || now - this.cachedLimit.at > 1000) this.cachedLimit = { at: now, limit: await this.limitFrom(this.offset) };
-    return this.cachedLimit.limit;
+    if (!this.cachedCeiling || now - this.cachedCeiling.at > 1000) this.cachedCeiling = { at: now, ceiling: this.offset + (await this.limitFrom(this.offset)) };
+    return this.cachedCeiling.ceiling;
   }
 
   private async acknowledge(offset: number): Promise<void> {

@@ -4,7 +4,7 @@ import { GatewayError } from '../../shared/errors.js';
 
 export type Handle =
   | { type: 'read'; path: string; download: RandomRead; sentUpTo: number }
-  | { type: 'write'; path: string; fs: FileSession; rel: string; transfer: Transfer; append: boolean; readable: boolean; mtime: number | null }
+  | { type: 'write'; path: string; fs: FileSession; rel: string; transfer: Transfer; append: boolean; readable: boolean; mtime: number | null; failed: boolean }
   | { type: 'dir'; path: string; fs: FileSession | null; rel: string; cursor: string | null; offset: number; done: boolean };
 
 /**

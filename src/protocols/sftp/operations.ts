@@ -114,7 +114,7 @@ export class Operations {
     const transfer = await fs.beginWrite(rel, {
       length: null, sha256: null, createParents: false, resumable: false, keepExisting: Boolean(existing) && !(flags & OPEN_FLAGS.TRUNC),
     });
-    const handle: Handle = { type: 'write', path, fs, rel, transfer, append: Boolean(flags & OPEN_FLAGS.APPEND), readable: Boolean(flags & OPEN_FLAGS.READ), mtime: null };
+    const handle: Handle = { type: 'write', path, fs, rel, transfer, append: Boolean(flags & OPEN_FLAGS.APPEND), readable: Boolean(flags & OPEN_FLAGS.READ), mtime: null, failed: false };
     try {
       return encode.handle(id, this.handles.add(handle));
     } catch (err) {
@@ -130,6 +130,11 @@ export class Operations {
       h.download.done(h.sentUpTo);
       await h.download.reader.close();
     } else if (h.type === 'write') {
+      if (h.failed) {
+        // A refused WRITE (quota, disk full) means the content is incomplete: never commit it.
+        await h.transfer.abort(true);
+        throw new GatewayError('conflict', `${h.path} was not stored: an earlier write failed`);
+      }
       try {
         await h.transfer.finish(h.mtime ?? undefined);
       } catch (err) {
@@ -167,7 +172,12 @@ export class Operations {
     const offset = r.u64();
     const data = r.bytes();
     if (h.type !== 'write') throw new GatewayError('forbidden', 'handle not open for writing');
-    await h.transfer.writeAt(data, h.append ? h.transfer.offset : offset);
+    try {
+      await h.transfer.writeAt(data, h.append ? h.transfer.offset : offset);
+    } catch (err) {
+      h.failed = true;
+      throw err;
+    }
     return ok(id);
   }
 
