@@ -172,7 +172,8 @@ export class SftpSession {
         this.flush();
         if (this.closed) void this.cleanup();
         this.pump();
-      });
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'sftp: reply failed'));
   }
 
   private flush(): void {

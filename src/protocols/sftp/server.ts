@@ -81,7 +81,12 @@ export class SftpServer {
       (client: Connection, info: ClientInfo) => this.onClient(client, info),
     );
     this.ssh.on('error', (err: Error) => deps.log.warn({ err }, 'sftp server error'));
-    this.net = createServer({ pauseOnConnect: true }, (socket) => void this.onSocket(socket));
+    this.net = createServer({ pauseOnConnect: true }, (socket) =>
+      this.onSocket(socket).catch((err: unknown) => {
+        deps.log.error({ err }, 'sftp: cannot accept connection');
+        socket.destroy();
+      }),
+    );
     this.unsubscribe = deps.bus.on((e) => this.onDomainEvent(e));
   }
 
