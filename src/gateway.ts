@@ -28,6 +28,8 @@ import { SqliteDatabase } from './db/sqlite.js';
 import { createHttpApp } from './protocols/http/app.js';
 import { createListener, createRedirectServer, reloadCertificate } from './protocols/http/listener.js';
 import { davRouter } from './protocols/webdav/router.js';
+import { loadHostKeys } from './protocols/sftp/hostKeys.js';
+import { SftpServer, type SftpLimits } from './protocols/sftp/server.js';
 import { parseDuration } from './shared/duration.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { packageRoot } from './shared/packageRoot.js';
@@ -43,6 +45,8 @@ export interface GatewayOptions {
    * `report` only counts (`handoff check`, safe beside a live server), `skip` for admin commands.
    */
   recovery?: 'repair' | 'report' | 'skip';
+  /** SFTP timeouts and caps (tests shorten them); defaults in protocols/sftp/server.ts. */
+  sftpLimits?: Partial<SftpLimits>;
 }
 
 /**
@@ -53,6 +57,7 @@ export class Gateway {
   readonly log: Logger;
   private httpServer: HttpServer | null = null;
   private redirectServer: HttpServer | null = null;
+  private sftpServer: SftpServer | null = null;
   private readonly sockets = new Set<Socket>();
   readonly retention: RetentionJob;
   private publicUrlValue: string;
@@ -81,6 +86,7 @@ export class Gateway {
     readonly deps: CacheDeps,
     /** What start-up recovery found (null when skipped). */
     readonly recovery: RecoveryReport | null,
+    private readonly sftpLimits: Partial<SftpLimits> = {},
   ) {
     this.log = log;
     this.publicUrlValue = config.publicUrl;
@@ -141,7 +147,7 @@ export class Gateway {
       },
       log,
     );
-    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, log, opts.announce ?? (() => undefined), deps, recovery);
+    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, log, opts.announce ?? (() => undefined), deps, recovery, opts.sftpLimits);
     gateway.reports = new Reports(deps, events);
     gateway.recentFailures = recentFailures;
     return gateway;
@@ -206,6 +212,7 @@ export class Gateway {
     if (this.config.http.port === 0 && this.config.publicUrl === DEFAULT_PUBLIC_URL) this.publicUrlValue = this.httpUrl;
     this.announce(`http listening on ${this.httpUrl}`);
     if (tls.redirectPort !== null) await this.startRedirect(tls.redirectPort);
+    await this.startSftp();
     this.retention.start();
     this.notifier.start();
   }
@@ -252,8 +259,20 @@ export class Gateway {
     });
   }
 
+  private async startSftp(): Promise<void> {
+    const hostKeys = await loadHostKeys(this.config.sftp.hostKeys, this.config.dataDir);
+    const sftp = new SftpServer({ auth: this.auth, events: this.events, bus: this.bus, log: this.log, hostKeys, limits: this.sftpLimits });
+    this.sftpPort = await sftp.listen(this.config.sftp.port, this.config.sftp.host);
+    this.sftpServer = sftp;
+    this.announce(`sftp listening on ${this.config.sftp.host}:${this.sftpPort}`);
+    for (const k of hostKeys) this.announce(`sftp host key ${k.type} ${k.fingerprint}`);
+  }
+
   /** Stops accepting, lets transfers finish for `graceMs`, then cuts what remains and closes the database. */
   async stop(graceMs = 5000): Promise<void> {
+    const sftp = this.sftpServer;
+    this.sftpServer = null;
+    const sftpClosed = sftp?.close(graceMs);
     await this.retention.stop();
     const redirect = this.redirectServer;
     this.redirectServer = null;
@@ -271,6 +290,7 @@ export class Gateway {
       clearTimeout(timer);
     }
     await this.notifier.stop();
+    await sftpClosed;
     await this.recorder.close();
     await this.db.close();
   }

@@ -5,6 +5,7 @@ import { GatewayError } from '../shared/errors.js';
 import { hashToken, newApiToken, newPassword } from '../shared/ids.js';
 import type { CredentialCache } from './credentialCache.js';
 import { PasswordHasher } from './passwords.js';
+import { parsePublicKey } from './sshKeys.js';
 
 const ACCOUNT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const MIN_PASSWORD = 12;
@@ -131,5 +132,24 @@ export class Accounts {
     const token = newApiToken();
     await this.users.insertToken(u.id, hashToken(token), Date.now());
     return token;
+  }
+
+  /** Adds an SSH public key for SFTP logins; returns its fingerprint. */
+  async addSshKey(name: string, publicKey: string): Promise<string> {
+    const u = await this.require(name);
+    const key = parsePublicKey(publicKey);
+    if ((await this.users.sshKeys(u.id)).some((k) => k.fingerprint === key.fingerprint)) throw new GatewayError('conflict', `${name} already has key ${key.fingerprint}`);
+    await this.users.addSshKey(u.id, key.line, key.fingerprint, Date.now());
+    return key.fingerprint;
+  }
+
+  async sshKeys(name: string): Promise<Array<{ fingerprint: string; publicKey: string; createdAt: string }>> {
+    const u = await this.require(name);
+    return (await this.users.sshKeys(u.id)).map((k) => ({ fingerprint: k.fingerprint, publicKey: k.public_key, createdAt: new Date(k.created_at).toISOString() }));
+  }
+
+  async removeSshKey(name: string, fingerprint: string): Promise<void> {
+    const u = await this.require(name);
+    if (!(await this.users.removeSshKey(u.id, fingerprint))) throw new GatewayError('not_found', `${name} has no key ${fingerprint}`);
   }
 }

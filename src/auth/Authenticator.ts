@@ -92,11 +92,29 @@ export class Authenticator {
   /** Public-key login: the SFTP front-end has verified the signature; this decides who the key belongs to. */
   async publicKey(username: string, keyMatches: (storedKey: string) => boolean, ctx: RequestContext): Promise<AuthResult> {
     if (await this.locked(ctx, username)) return { ok: false, reason: 'locked' };
+    const user = await this.users.byName(username);
+    if (user) {
+      const keys = await this.users.sshKeys(user.id);
+      const principal = keys.some((k) => keyMatches(k.public_key)) ? this.userPrincipal(user) : null;
+      return principal ? { ok: true, principal } : this.fail(ctx, username, 1);
+    }
     const recipient = await this.recipients.byUsername(username);
     if (!recipient?.ssh_public_key || !keyMatches(recipient.ssh_public_key)) return this.fail(ctx, username, 1);
     const principal = await this.recipientPrincipal(recipient);
     if (!principal) return this.refuse(ctx, username);
     return { ok: true, principal };
+  }
+
+  /**
+   * SSH "would you accept this key?" query: answers without recording a failure (clients offer their
+   * keys one by one before signing with one). The signed attempt then goes through `publicKey`.
+   */
+  async publicKeyKnown(username: string, keyMatches: (storedKey: string) => boolean, ctx: RequestContext): Promise<boolean> {
+    if (await this.lockout.isBanned(ctx.ip, username)) return false;
+    const user = await this.users.byName(username);
+    if (user) return (await this.users.sshKeys(user.id)).some((k) => keyMatches(k.public_key));
+    const recipient = await this.recipients.byUsername(username);
+    return Boolean(recipient?.ssh_public_key && keyMatches(recipient.ssh_public_key));
   }
 
   /** Is the principal still allowed to act (called again by long-lived sessions such as SFTP)? */

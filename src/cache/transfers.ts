@@ -19,6 +19,8 @@ export interface WriteOptions {
   /** Keep the partial upload across connections (tus); others are discarded on abort. */
   resumable: boolean;
   mtime?: number;
+  /** Start from the file's current content instead of empty (SFTP OPEN without TRUNC: resume, in-place writes). */
+  keepExisting?: boolean;
 }
 
 export interface TransferOwner {
@@ -37,6 +39,8 @@ export class Transfer {
   private hash: Hash | null;
   private hashedUpTo: number;
   private done = false;
+  /** Bytes of the complete file this upload replaces: they are freed at commit, so they count as room. */
+  private credit = 0;
 
   private constructor(
     private readonly deps: CacheDeps,
@@ -93,9 +97,18 @@ export class Transfer {
       deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path: file.path, state: 'uploading', bytes: 0, size: opts.length ?? file.size });
     }
     const t = new Transfer(deps, upload, event, owner, 0);
+    if (file.state === 'complete') t.credit = file.bytes;
     // The temp blob exists from the start, so a follower arriving before the first byte can open it.
     await t.open();
     deps.live.start(event.id, file.path, upload.id, opts.length ?? file.size, 0);
+    if (opts.keepExisting && file.state === 'complete' && file.blob) {
+      try {
+        await t.seed(file.blob);
+      } catch (err) {
+        await t.abort(true);
+        throw toGatewayError(err);
+      }
+    }
     return t;
   }
 
@@ -115,11 +128,22 @@ export class Transfer {
     return this.writer;
   }
 
+  /** Copies the current content into the temp blob, hashing it on the way. */
+  private async seed(blob: string): Promise<void> {
+    const writer = await this.open();
+    const n = await writer.appendStream(this.deps.storage.readStream(this.event.id, blob), 0, Number.MAX_SAFE_INTEGER, this.tooMuch, (chunks) => {
+      for (const c of chunks) this.hash?.update(c);
+    });
+    this.hashedUpTo = n;
+    this.offset = n;
+    this.advanceContiguous(0, n);
+  }
+
   /** Room left for this upload: its declared length, or what the quota still allows. */
   private async limitFrom(position: number): Promise<number> {
     if (this.upload.length !== null) return this.upload.length - position;
     const e = await new EventsRepo(this.deps.db).byId(this.event.id);
-    const free = e ? e.quota_bytes - e.used_bytes - e.reserved_bytes : 0;
+    const free = e ? e.quota_bytes - e.used_bytes - e.reserved_bytes + this.credit : 0;
     return Math.max(0, free - position);
   }
 
@@ -178,7 +202,7 @@ export class Transfer {
   /** Offset-addressed write (SFTP); out-of-order writes are fine, gaps read as zeros until filled. */
   async writeAt(data: Buffer, position: number): Promise<void> {
     const writer = await this.open();
-    if (position + data.length > this.offset + (await this.limitCache())) throw this.tooMuch();
+    if (position + data.length > (await this.ceiling())) throw this.tooMuch();
     await writer.writeAt(data, position);
     if (this.hash && position === this.hashedUpTo) {
       this.hash.update(data);
@@ -213,12 +237,34 @@ export class Transfer {
     }
   }
 
-  private cachedLimit: { at: number; limit: number } | null = null;
-  private async limitCache(): Promise<number> {
-    // Quota is re-read at most every second during random writes; the commit re-checks it exactly.
+  /** Reads back what this upload holds so far (SFTP handles opened read-write). */
+  async readAt(buffer: Buffer, position: number): Promise<number> {
+    const writer = await this.open();
+    if (position >= writer.size) return 0;
+    return writer.readAt(buffer, position);
+  }
+
+  /** Cuts or extends (with zeros) the upload to `size` bytes (SFTP SETSTAT size, scp's in-place truncate). */
+  async truncate(size: number): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0) throw new GatewayError('bad_request', 'invalid size');
+    const writer = await this.open();
+    if (size > this.offset && size > (await this.ceiling())) throw this.tooMuch();
+    await writer.truncate(size);
+    if (size < this.hashedUpTo) this.hash = null;
+    this.offset = size;
+    if (size < this.contiguous) {
+      this.contiguous = size;
+      for (const [s, e] of this.islands) if (e > size) this.islands.delete(s);
+      this.deps.live.rewind(this.event.id, this.path, this.upload.id, size);
+    } else this.advanceContiguous(this.contiguous, size);
+  }
+
+  private cachedCeiling: { at: number; ceiling: number } | null = null;
+  /** The size this upload may not exceed. Quota is re-read at most every second during random writes; the commit re-checks it exactly. */
+  private async ceiling(): Promise<number> {
     const now = Date.now();
-    if (!this.cachedLimit || now - this.cachedLimit.at > 1000) this.cachedLimit = { at: now, limit: await this.limitFrom(this.offset) };
-    return this.cachedLimit.limit;
+    if (!this.cachedCeiling || now - this.cachedCeiling.at > 1000) this.cachedCeiling = { at: now, ceiling: this.offset + (await this.limitFrom(this.offset)) };
+    return this.cachedCeiling.ceiling;
   }
 
   private async acknowledge(offset: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { describeRecovery } from '../cache/recovery.js';
@@ -151,6 +152,40 @@ export function registerServerCommands(program: Command): void {
       await withGateway(opts.config, async (g) => {
         await g.accounts.remove(name);
         print(`removed ${name}`);
+      });
+    });
+
+  const key = user.command('key').description('SSH public keys of an account, for SFTP logins');
+  key
+    .command('add <name> <file>')
+    .description('add the public key in FILE (an id_*.pub file; - for standard input)')
+    .option(...configOption)
+    .action(async (name: string, file: string, opts: { config?: string }) => {
+      const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch(() => {
+        throw new UserError(`cannot read ${file}`);
+      });
+      await withGateway(opts.config, async (g) => print(`added ${await g.accounts.addSshKey(name, text)} for ${name}`));
+    });
+  key
+    .command('list <name>')
+    .description("list an account's SSH keys")
+    .option(...configOption)
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { config?: string; json?: boolean }) => {
+      await withGateway(opts.config, async (g) => {
+        const keys = await g.accounts.sshKeys(name);
+        if (opts.json) printJson(keys);
+        else for (const k of keys) print(`${k.fingerprint}\t${k.publicKey.split(' ')[0]}\t${k.createdAt}`);
+      });
+    });
+  key
+    .command('remove <name> <fingerprint>')
+    .description('remove a key by its SHA256: fingerprint')
+    .option(...configOption)
+    .action(async (name: string, fingerprint: string, opts: { config?: string }) => {
+      await withGateway(opts.config, async (g) => {
+        await g.accounts.removeSshKey(name, fingerprint);
+        print(`removed ${fingerprint} from ${name}`);
       });
     });
 

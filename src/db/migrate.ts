@@ -1,6 +1,7 @@
 import type { Database } from './Database.js';
 import * as m001 from './migrations/001_init.js';
 import * as m002 from './migrations/002_webdav.js';
+import * as m003 from './migrations/003_ssh_keys.js';
 import * as m004 from './migrations/004_admin_sessions.js';
 import * as m005 from './migrations/005_ops.js';
 import * as m006 from './migrations/006_live.js';
@@ -9,6 +10,7 @@ import * as m006 from './migrations/006_live.js';
 const MIGRATIONS: Array<{ version: number; sql: string }> = [
   { version: 1, sql: m001.sql },
   { version: 2, sql: m002.sql },
+  { version: 3, sql: m003.sql },
   { version: 4, sql: m004.sql },
   { version: 5, sql: m005.sql },
   { version: 6, sql: m006.sql },

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import { Gateway } from '../../src/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { createLogger } from '../../src/shared/log.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -48,10 +48,10 @@ function mergeJson(a: Json, b: Json): Json {
 let counter = 0;
 
 /** A whole gateway on OS-chosen loopback ports in a temp dataDir; stop it in `after.always`. */
-export async function startTestGateway(overrides: Json = {}, opts: { dataDir?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(overrides: Json = {}, opts: { dataDir?: string; gateway?: Omit<GatewayOptions, 'log'> } = {}): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'handoff-test-')));
   const config = parseConfig(mergeJson(mergeJson(TEST_CONFIG, { dataDir }), overrides));
-  const gateway = await Gateway.create(config, { log: createLogger(config.log.level) });
+  const gateway = await Gateway.create(config, { ...opts.gateway, log: createLogger(config.log.level) });
   await gateway.start();
   const url = gateway.httpUrl;
 

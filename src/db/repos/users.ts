@@ -74,4 +74,16 @@ export class UsersRepo {
       [tokenHash],
     );
   }
+
+  async addSshKey(userId: number, publicKey: string, fingerprint: string, now: number): Promise<void> {
+    await this.db.run('INSERT INTO user_ssh_keys (user_id, public_key, fingerprint, created_at) VALUES (?, ?, ?, ?)', [userId, publicKey, fingerprint, now]);
+  }
+
+  async sshKeys(userId: number): Promise<Array<{ public_key: string; fingerprint: string; created_at: number }>> {
+    return this.db.query('SELECT public_key, fingerprint, created_at FROM user_ssh_keys WHERE user_id = ? ORDER BY id', [userId]);
+  }
+
+  async removeSshKey(userId: number, fingerprint: string): Promise<number> {
+    return (await this.db.run('DELETE FROM user_ssh_keys WHERE user_id = ? AND fingerprint = ?', [userId, fingerprint])).changes;
+  }
 }

@@ -1,0 +1,218 @@
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../shared/log.js';
+import { BadMessage, encode, PacketFramer, Reader, REQ, STATUS } from './codec.js';
+import { statusOf } from './errors.js';
+import { releaseHandle } from './handles.js';
+import type { Operations, ReplyBuffers } from './operations.js';
+
+/** ssh2's server Channel: a Duplex with SSH window flow control, plus exit-status. */
+export interface SftpChannel extends Duplex {
+  exit(status: number): void;
+}
+
+interface Job {
+  packet: Buffer;
+  seq: number;
+  type: number;
+  id: number;
+  body: Reader;
+  bytes: number;
+}
+
+/** Consecutive READs may overlap this much; everything else runs alone, in arrival order. */
+const PARALLEL_READS = 16;
+/** Stop starting READs while this much reply data waits for the client's SSH window. */
+const OUTBOUND_LIMIT = 4 * 1024 * 1024;
+/** Stop reading the channel (so ssh2 stops opening the SSH window) past this much queued work. */
+const QUEUE_BYTES = 32 * 1024 * 1024;
+const QUEUE_JOBS = 256;
+
+/**
+ * Recycles READ reply buffers: ssh2 copies channel data into its own packet synchronously when the
+ * SSH window allows, so a buffer whose write completed at once can serve the next READ. Without it,
+ * a 1 GiB download allocates 1 GiB of short-lived external memory and the GC dominates the profile.
+ */
+export class BufferPool implements ReplyBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  private readonly mine = new WeakSet<ArrayBuffer>();
+  constructor(private readonly size: number, private readonly keep = 24) {}
+
+  take(n: number): Buffer {
+    if (n > this.size || n < 65_536) return Buffer.allocUnsafe(n);
+    const ab = this.free.pop() ?? new ArrayBuffer(this.size);
+    this.mine.add(ab);
+    return Buffer.from(ab, 0, n);
+  }
+
+  /** Called once the channel no longer holds `b`. */
+  give(b: Buffer): void {
+    const ab = b.buffer as ArrayBuffer;
+    if (this.mine.has(ab) && this.free.length < this.keep && !this.free.includes(ab)) this.free.push(ab);
+  }
+}
+
+/**
+ * One SFTP subsystem channel: framing, scheduling, ordered replies, backpressure and shutdown.
+ *
+ * - Requests start in arrival order; runs of READs overlap, any other request is a barrier, so
+ *   sshfs's pipelined OPEN(CREAT)+LSTAT sees the file it just created (research §4.2).
+ * - Replies leave in request order: OpenSSH 9.1-9.3 scp truncates files otherwise (§4.1).
+ * - Inbound: past a bounded queue the channel is paused, which withholds SSH window adjusts, so
+ *   a client cannot make us buffer without limit (§4.4). Outbound: READs wait for 'drain'.
+ * - Client EOF: finish queued work, send exit-status 0, close (§4.3: otherwise sftp hangs, scp exits 1).
+ */
+export class SftpSession {
+  private readonly framer: PacketFramer;
+  private readonly queue: Job[] = [];
+  private queuedBytes = 0;
+  private running = 0;
+  private runningReads = false;
+  private nextSeq = 0;
+  private sendSeq = 0;
+  private readonly replies = new Map<number, Buffer>();
+  private initialized = false;
+  private ended = false;
+  private finished = false;
+  private closed = false;
+  private paused = false;
+
+  constructor(
+    private readonly channel: SftpChannel,
+    private readonly ops: Operations,
+    private readonly log: Logger,
+    private readonly onActivity: () => void,
+    private readonly pool: BufferPool | null = null,
+  ) {
+    this.framer = new PacketFramer(pool ? (n) => pool.take(n) : undefined);
+  }
+
+  start(): void {
+    this.channel.on('data', (d: Buffer) => this.onData(d));
+    this.channel.on('end', () => {
+      this.ended = true;
+      this.maybeFinish();
+    });
+    this.channel.on('drain', () => this.pump());
+    this.channel.on('error', (err: Error) => this.log.debug({ err }, 'sftp channel error'));
+    this.channel.on('close', () => void this.cleanup());
+  }
+
+  /** Open handles right now (for tests and diagnostics). */
+  get openHandles(): number {
+    return this.ops.handles.size;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.onActivity();
+    this.framer.push(chunk);
+    try {
+      for (let pkt = this.framer.next(); pkt; pkt = this.framer.next()) this.accept(pkt);
+    } catch (err) {
+      this.log.info({ err: (err as Error).message }, 'sftp protocol error; closing the channel');
+      this.abandon();
+      return;
+    }
+    if (!this.paused && (this.queue.length > QUEUE_JOBS || this.queuedBytes > QUEUE_BYTES)) {
+      this.paused = true;
+      this.channel.pause();
+    }
+    this.pump();
+  }
+
+  private accept(pkt: Buffer): void {
+    const type = pkt[0];
+    if (!this.initialized) {
+      if (type !== REQ.INIT || pkt.length < 5) throw new BadMessage('expected INIT');
+      this.initialized = true;
+      this.send(encode.version());
+      return;
+    }
+    if (type === REQ.INIT || pkt.length < 5) throw new BadMessage('unexpected INIT or short packet');
+    const job: Job = { packet: pkt, seq: this.nextSeq++, type, id: pkt.readUInt32BE(1), body: new Reader(pkt.subarray(5)), bytes: pkt.length };
+    this.queue.push(job);
+    this.queuedBytes += job.bytes;
+  }
+
+  private pump(): void {
+    while (this.queue.length && !this.closed) {
+      const job = this.queue[0];
+      const isRead = job.type === REQ.READ;
+      if (this.running > 0 && !(isRead && this.runningReads && this.running < PARALLEL_READS)) break;
+      if (isRead && this.channel.writableLength > OUTBOUND_LIMIT) break;
+      this.queue.shift();
+      this.queuedBytes -= job.bytes;
+      this.run(job, isRead);
+      if (!isRead) break;
+    }
+    if (this.paused && this.queue.length < QUEUE_JOBS / 4 && this.queuedBytes < QUEUE_BYTES / 4) {
+      this.paused = false;
+      this.channel.resume();
+    }
+    this.maybeFinish();
+  }
+
+  private run(job: Job, isRead: boolean): void {
+    this.running++;
+    this.runningReads = isRead;
+    const handler = this.ops.handler(job.type);
+    const work = handler
+      ? handler(job.body, job.id)
+      : Promise.resolve(encode.status(job.id, STATUS.OP_UNSUPPORTED, `request type ${job.type} is not supported`));
+    work
+      .catch((err: unknown) => {
+        if (err instanceof BadMessage) return encode.status(job.id, STATUS.BAD_MESSAGE, err.message);
+        const s = statusOf(err, this.log, { sftpRequest: job.type });
+        return encode.status(job.id, s.code, s.message);
+      })
+      .then((reply) => {
+        this.running--;
+        // A WRITE's payload has been written (or refused) by now: its packet buffer is free again.
+        if (job.type === REQ.WRITE) this.pool?.give(job.packet);
+        this.replies.set(job.seq, reply);
+        this.flush();
+        if (this.closed) void this.cleanup();
+        this.pump();
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'sftp: reply failed'));
+  }
+
+  private flush(): void {
+    for (let r = this.replies.get(this.sendSeq); r; r = this.replies.get(this.sendSeq)) {
+      this.replies.delete(this.sendSeq++);
+      this.send(r);
+    }
+  }
+
+  private send(packet: Buffer): void {
+    if (this.closed || !this.channel.writable) return;
+    this.channel.write(packet);
+    // Nothing buffered means ssh2 has already copied the bytes into its own packets.
+    if (this.pool && this.channel.writableLength === 0) this.pool.give(packet);
+  }
+
+  private maybeFinish(): void {
+    if (!this.ended || this.finished || this.queue.length || this.running) return;
+    this.finished = true;
+    if (!this.closed) {
+      this.channel.exit(0);
+      this.channel.end();
+    }
+  }
+
+  /** Protocol error: drop queued work and close; handles are released by cleanup. */
+  private abandon(): void {
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.finished = true;
+    this.channel.exit(1);
+    this.channel.end();
+    this.channel.destroy();
+  }
+
+  /** Channel gone (client quit, disconnect, revocation): every handle is released, uploads discarded. */
+  private async cleanup(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    for (const h of this.ops.handles.drain()) await releaseHandle(h);
+  }
+}

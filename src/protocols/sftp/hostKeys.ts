@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { GatewayError } from '../../shared/errors.js';
+
+const { utils } = ssh2;
+
+export interface HostKey {
+  pem: Buffer;
+  type: string;
+  /** OpenSSH style: `SHA256:` + unpadded base64 of the public key blob. */
+  fingerprint: string;
+}
+
+export const GENERATED_KEY_FILE = 'sftp_host_ed25519_key';
+
+function describeKey(pem: Buffer, source: string): HostKey {
+  const parsed = utils.parseKey(pem);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (key instanceof Error || !key) throw new GatewayError('bad_request', `sftp.hostKeys: cannot read ${source}`);
+  // ssh2 would also offer SHA-1 `ssh-rsa` signatures for an RSA key, whatever the algorithm list says.
+  if (key.type === 'ssh-rsa' || key.type === 'ssh-dss') {
+    throw new GatewayError('bad_request', `sftp.hostKeys: ${source} is ${key.type}; use an ed25519 or ECDSA key`);
+  }
+  const fingerprint = 'SHA256:' + createHash('sha256').update(key.getPublicSSH()).digest('base64').replace(/=+$/, '');
+  return { pem, type: key.type, fingerprint };
+}
+
+/** The configured PEM files, or one ed25519 key generated once under dataDir and kept. */
+export async function loadHostKeys(files: string[], dataDir: string): Promise<HostKey[]> {
+  if (files.length) return Promise.all(files.map(async (f) => describeKey(await readFile(f), f)));
+  const file = join(dataDir, GENERATED_KEY_FILE);
+  try {
+    return [describeKey(await readFile(file), file)];
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+  }
+  const pair = utils.generateKeyPairSync('ed25519', { comment: 'handoff sftp host key' });
+  try {
+    await writeFile(file, pair.private, { mode: 0o600, flag: 'wx' });
+    await writeFile(`${file}.pub`, pair.public + '\n', { mode: 0o644, flag: 'wx' });
+  } catch (err) {
+    // Another process made it first: use theirs.
+    if ((err as { code?: string }).code !== 'EEXIST') throw err;
+  }
+  return [describeKey(await readFile(file), file)];
+}
