@@ -46,3 +46,8 @@ export function authorize(principal: Principal, action: Action, event: EventRef)
 export function authorizeCreate(principal: Principal): void {
   if (principal.kind === 'recipient') throw new GatewayError('forbidden', 'recipients may not create events');
 }
+
+/** Gateway-wide operator views (metrics): admins only. */
+export function authorizeOperator(principal: Principal): void {
+  if (principal.kind !== 'admin') throw new GatewayError('forbidden', 'admins only');
+}
