@@ -3,6 +3,11 @@ import { join } from 'node:path';
 import { basicAuth, HttpClient } from './lib/http.js';
 import { runOk, startService, waitForLine, type Service } from './lib/proc.js';
 
+/** Extra node flags for the gateway child when investigating (e.g. BENCH_GATEWAY_NODE_ARGS=--cpu-prof). */
+function nodeArgs(): string[] {
+  return (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 export interface BenchAccount {
   name: string;
   password: string;
@@ -41,7 +46,7 @@ export async function startGateway(root: string, dir: string): Promise<BenchGate
   const admin = await account('bench-admin', 'admin');
   const sender = await account('bench-sender', 'sender');
 
-  const svc = startService('gateway', process.execPath, [main, 'serve', '--config', config], { cwd: dir, env: { ...process.env, NODE_ENV: 'production' } });
+  const svc = startService('gateway', process.execPath, [...nodeArgs(), main, 'serve', '--config', config], { cwd: dir, env: { ...process.env, NODE_ENV: 'production' } });
   const url = (await waitForLine(svc, /http listening on (http:\/\/\S+)/, 30_000))[1];
   // Every "listening" line precedes the admin-panel line, so an SFTP port (once built) is known by then.
   let sftpPort: number | null = null;

@@ -162,7 +162,9 @@ export class LocalBackend implements StorageBackend {
   }
 
   readStream(eventId: string, blob: string, range?: ByteRange): Readable {
-    return createReadStream(this.blobPath(eventId, blob), { start: range?.start, end: range?.end, highWaterMark: READ_CHUNK });
+    // A small file gets a buffer its own size, not 1 MiB per request (GC pressure under many small GETs).
+    const hwm = range ? Math.max(1, Math.min(READ_CHUNK, range.end - range.start + 1)) : READ_CHUNK;
+    return createReadStream(this.blobPath(eventId, blob), { start: range?.start, end: range?.end, highWaterMark: hwm });
   }
 
   async openReader(eventId: string, blob: string): Promise<BlobReader> {
