@@ -31,7 +31,7 @@ export const FULL: Sizes = {
 
 export const QUICK: Sizes = {
   runs: 3, big: 32 * MiB, zipParts: 20, zipPart: MiB, authRequests: 2000, authConnections: 32, recipients: 50, recipientFile: 2 * MiB,
-  eventReps: 15, manifestFiles: 1000, davSmallPuts: 100, propfindFiles: 300, sftpSmallFiles: 100, timeoutMs: 60_000,
+  eventReps: 15, manifestFiles: 1000, davSmallPuts: 40, propfindFiles: 200, sftpSmallFiles: 40, timeoutMs: 60_000,
 };
 
 export interface Ctx {
