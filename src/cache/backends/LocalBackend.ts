@@ -8,7 +8,13 @@ import { isEventId } from '../../shared/ids.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, TempWriter } from './StorageBackend.js';
 
 const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
-const READ_CHUNK = 1024 * 1024;
+/**
+ * Read buffer per download. 256 KiB, not 1 MiB: with 50 concurrent 100 MiB downloads the gateway
+ * peaked at 268-292 MB RSS with 1 MiB (a buffer being read plus one queued on the socket per
+ * stream) and 159-189 MB with 256 KiB, at equal or better aggregate throughput; a single download's
+ * throughput and CPU per GiB showed no measurable difference on this machine.
+ */
+const READ_CHUNK = 256 * 1024;
 
 /** Writes each batch of chunks with one positioned writev: no per-chunk round trip, no buffering beyond highWaterMark. */
 class PositionedWritable extends Writable {
