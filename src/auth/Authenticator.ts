@@ -42,17 +42,12 @@ export class Authenticator {
   }
 
   async password(username: string, secret: string, ctx: RequestContext): Promise<AuthResult> {
-    const wellFormed = Buffer.byteLength(secret) <= MAX_SECRET_BYTES && username.length <= 256 && username.length > 0;
-    // Independent reads issued together: one wait for the database instead of three in a row on every
-    // Basic-auth request (WebDAV and download clients send credentials with each one).
-    const [banned, user, recipientRow] = await Promise.all([
-      this.lockout.isBanned(ctx.ip, username),
-      wellFormed ? this.users.byName(username) : undefined,
-      wellFormed ? this.recipients.byUsername(username) : undefined,
-    ]);
-    if (banned) return { ok: false, reason: 'locked' };
-    if (!wellFormed) return this.fail(ctx, username.slice(0, 256) || undefined, 1);
-    const recipient = user ? undefined : recipientRow;
+    if (await this.lockout.isBanned(ctx.ip, username)) return { ok: false, reason: 'locked' };
+    if (Buffer.byteLength(secret) > MAX_SECRET_BYTES || username.length > 256 || username.length === 0) {
+      return this.fail(ctx, username.slice(0, 256) || undefined, 1);
+    }
+    const user = await this.users.byName(username);
+    const recipient = user ? undefined : await this.recipients.byUsername(username);
     const subject = user ? `user:${user.id}` : recipient ? `recipient:${recipient.id}` : null;
     const stored = user?.password_hash ?? recipient?.password_hash ?? null;
     if (!subject || !stored) {
