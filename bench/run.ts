@@ -16,6 +16,8 @@ import { SCENARIOS } from './scenarios/keys.js';
 import { sftpScenarios } from './scenarios/sftp.js';
 import { webdavScenarios } from './scenarios/webdav.js';
 
+const groupOf = (key: string) => (key.startsWith('webdav-') ? 'WebDAV' : key.startsWith('sftp-') ? 'SFTP' : 'HTTP');
+
 interface Args {
   quick: boolean;
   out: string;
@@ -84,10 +86,18 @@ async function main(): Promise<void> {
 
     const bench = new Bench(g.pid, sizes.runs, log);
     const ctx: Ctx = { sizes, root, dir, g, bench, ...peers, big, log, peerUser };
-    await httpScenarios(ctx);
-    await webdavScenarios(ctx);
-    await sftpScenarios(ctx);
-
+    // A group that fails in its setup marks its remaining rows, and the run goes on to the next.
+    const failures: string[] = [];
+    for (const [name, group] of [['HTTP', httpScenarios], ['WebDAV', webdavScenarios], ['SFTP', sftpScenarios]] as const) {
+      try {
+        await group(ctx);
+      } catch (err) {
+        const msg = `${name} scenarios failed: ${(err as Error).message.slice(0, 300)}`;
+        log(msg);
+        failures.push(msg);
+        for (const key of SCENARIOS) if (!bench.rows[key] && groupOf(key) === name) bench.skip([{ key, unit: '' }], msg);
+      }
+    }
     for (const key of SCENARIOS) if (!bench.rows[key]) bench.skip([{ key, unit: '' }], 'not run');
     const curlVersion = (await run('curl', ['--version'], { timeoutMs: 5000 })).stdout.split('\n')[0];
     const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${curlVersion.split(' ').slice(0, 2).join(' ')}`;

@@ -33,6 +33,7 @@ test('bench --quick writes a complete results.json', async (t) => {
       );
     });
     t.is(code, 0, `bench exited ${code}: ${stderr.slice(-1500)}`);
+    if (code !== 0) return t.log(stdout.slice(-3000));
     t.regex(stdout, /\| scenario\s+\| gateway/, 'the table is printed');
     const results = JSON.parse(await readFile(out, 'utf8')) as Record<string, Row>;
     t.deepEqual(Object.keys(results).sort(), [...SCENARIOS].sort(), 'exactly the known scenario keys');
@@ -50,7 +51,7 @@ test('bench --quick writes a complete results.json', async (t) => {
       if (r.rssMB !== null) t.true(isNum(r.rssMB), `${key}.rssMB is a number`);
     }
     for (const key of ['http-download-1g', 'zip-20x50m', 'tus-upload-1g', 'auth-get-4k', 'concurrent-50x100m', 'event-create-1000-p99']) {
-      t.falsy(results[key].skipped, `${key} runs on every machine: ${results[key].skipped}`);
+      t.falsy(results[key].skipped, `${key} runs on every machine: ${results[key].skipped}\n${stdout.slice(-2000)}`);
       t.true(isNum(results[key].rssMB), `${key} has the gateway's RSS`);
     }
   } finally {
