@@ -62,10 +62,7 @@ export class Authenticator {
       await this.hasher.dummyVerify(secret);
       return this.fail(ctx, username, 2);
     }
-    if (!this.cache.has(subject, stored, secret)) {
-      if (!(await this.hasher.verify(stored, secret))) return this.fail(ctx, username, 1);
-      this.cache.remember(subject, stored, secret);
-    }
+    if (!(await this.cache.verified(subject, stored, secret, () => this.hasher.verify(stored, secret)))) return this.fail(ctx, username, 1);
     const principal = user ? this.userPrincipal(user) : await this.recipientPrincipal(recipient!);
     if (!principal) return this.refuse(ctx, username);
     return { ok: true, principal };

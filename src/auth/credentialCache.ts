@@ -8,6 +8,8 @@ import { hmac } from '../shared/ids.js';
  */
 export class CredentialCache {
   private readonly entries = new Map<string, { subject: string; expires: number }>();
+  /** Verifications under way: concurrent requests with the same credential share one argon2 run. */
+  private readonly inflight = new Map<string, Promise<boolean>>();
 
   constructor(private readonly key: Buffer, private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
 
@@ -25,6 +27,26 @@ export class CredentialCache {
       return false;
     }
     return true;
+  }
+
+  /**
+   * True when the secret is known good, else runs `verify` once for all concurrent callers with the
+   * same (subject, hash, secret): a client opening 32 connections at once costs one hash, not 32.
+   */
+  async verified(subject: string, storedHash: string, secret: string, verify: () => Promise<boolean>): Promise<boolean> {
+    if (this.has(subject, storedHash, secret)) return true;
+    const k = this.keyFor(subject, storedHash, secret);
+    let pending = this.inflight.get(k);
+    if (!pending) {
+      pending = verify().then((ok) => {
+        if (ok) this.remember(subject, storedHash, secret);
+        return ok;
+      });
+      this.inflight.set(k, pending);
+      const clear = () => this.inflight.delete(k);
+      pending.then(clear, clear);
+    }
+    return pending;
   }
 
   remember(subject: string, storedHash: string, secret: string, now = Date.now()): void {

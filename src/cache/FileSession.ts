@@ -191,7 +191,8 @@ export class FileSession {
       throw new GatewayError('bad_request', 'range not satisfiable');
     }
     if (!range || range.start === 0) await this.countDownload();
-    const stream = this.deps.storage.readStream(this.event.id, row.blob!, range ?? undefined);
+    // The whole file as an explicit range: the backend then sizes its read buffer to the file.
+    const stream = this.deps.storage.readStream(this.event.id, row.blob!, range ?? (row.bytes > 0 ? { start: 0, end: row.bytes - 1 } : undefined));
     let reported = false;
     return {
       node: nodeOf(row),

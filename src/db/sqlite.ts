@@ -21,14 +21,47 @@ function open(sqlite: typeof sqlite3Type, file: string, mode: number): Promise<S
   });
 }
 
-class Conn implements Queryable {
-  constructor(readonly db: SqliteDb) {}
+const STATEMENT_CACHE = 256;
 
-  query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
-    return new Promise((resolve, reject) => this.db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+class Conn implements Queryable {
+  /**
+   * Prepared statements of the reader, reused: `db.all(sql)` prepares, runs and finalizes, three
+   * thread-pool round trips per query; a cached statement's `all` is one. `all` always steps to
+   * SQLITE_DONE, which ends the implicit read transaction, so a reused statement never pins an old
+   * snapshot. (Not for `get`: a statement stopped at its first row would.)
+   */
+  private readonly statements: Map<string, sqlite3Type.Statement> | null;
+
+  constructor(readonly db: SqliteDb, cacheStatements = false) {
+    this.statements = cacheStatements ? new Map() : null;
   }
 
-  get<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
+  private statement(sql: string): sqlite3Type.Statement | null {
+    if (!this.statements) return null;
+    let st = this.statements.get(sql);
+    if (!st) {
+      if (this.statements.size >= STATEMENT_CACHE) {
+        const [oldSql, oldest] = this.statements.entries().next().value!;
+        this.statements.delete(oldSql);
+        oldest.finalize();
+      }
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+    const st = this.statement(sql);
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | null, rows: unknown[]) => (err ? reject(err) : resolve(rows as T[]));
+      if (st) st.all(params, done);
+      else this.db.all(sql, params, done);
+    });
+  }
+
+  async get<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
+    if (this.statements) return (await this.query<T>(sql, params))[0];
     return new Promise((resolve, reject) => this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))));
   }
 
@@ -45,7 +78,9 @@ class Conn implements Queryable {
     return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    for (const st of this.statements?.values() ?? []) await new Promise<void>((resolve) => st.finalize(() => resolve()));
+    this.statements?.clear();
     return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
   }
 }
@@ -93,7 +128,7 @@ export class SqliteDatabase implements Database {
     await writer.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
     const readers: Conn[] = [];
     for (let i = 0; i < READERS; i++) {
-      const reader = new Conn(await open(sqlite, file, sqlite.OPEN_READONLY));
+      const reader = new Conn(await open(sqlite, file, sqlite.OPEN_READONLY), true);
       await reader.exec('PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
       readers.push(reader);
     }

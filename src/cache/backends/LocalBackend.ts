@@ -7,7 +7,13 @@ import { isEventId } from '../../shared/ids.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
 
 const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
-const READ_CHUNK = 1024 * 1024;
+/**
+ * Read buffer per download. 256 KiB, not 1 MiB: with 50 concurrent 100 MiB downloads the gateway
+ * peaked at 268-292 MB RSS with 1 MiB (a buffer being read plus one queued on the socket per
+ * stream) and 159-189 MB with 256 KiB, at equal or better aggregate throughput; a single download's
+ * throughput and CPU per GiB showed no measurable difference on this machine.
+ */
+const READ_CHUNK = 256 * 1024;
 
 /** Writes each batch of chunks with one positioned writev: no per-chunk round trip, no buffering beyond highWaterMark. */
 class PositionedWritable extends Writable {
@@ -175,7 +181,9 @@ export class LocalBackend implements StorageBackend {
   }
 
   readStream(eventId: string, blob: string, range?: ByteRange): Readable {
-    return createReadStream(this.blobPath(eventId, blob), { start: range?.start, end: range?.end, highWaterMark: READ_CHUNK });
+    // A small file gets a buffer its own size, not 1 MiB per request (GC pressure under many small GETs).
+    const hwm = range ? Math.max(1, Math.min(READ_CHUNK, range.end - range.start + 1)) : READ_CHUNK;
+    return createReadStream(this.blobPath(eventId, blob), { start: range?.start, end: range?.end, highWaterMark: hwm });
   }
 
   async openReader(eventId: string, blob: string): Promise<BlobReader> {

@@ -20,6 +20,17 @@ export class FilesRepo {
     return this.db.get<FileRow>('SELECT * FROM files WHERE event_id = ? AND path = ?', [eventId, path]);
   }
 
+  /** The rows of many paths in a few queries (manifest checks), keyed by path. */
+  async byPaths(eventId: string, paths: string[]): Promise<Map<string, FileRow>> {
+    const out = new Map<string, FileRow>();
+    for (let i = 0; i < paths.length; i += 500) {
+      const chunk = paths.slice(i, i + 500);
+      const rows = await this.db.query<FileRow>(`SELECT * FROM files WHERE event_id = ? AND path IN (${chunk.map(() => '?').join(',')})`, [eventId, ...chunk]);
+      for (const r of rows) out.set(r.path, r);
+    }
+    return out;
+  }
+
   byId(id: number): Promise<FileRow | undefined> {
     return this.db.get<FileRow>('SELECT * FROM files WHERE id = ?', [id]);
   }

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Authenticator } from '../../auth/Authenticator.js';
+import { authorizeAdmin } from '../../auth/policy.js';
 import type { EventService } from '../../cache/EventService.js';
 import { GatewayError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -115,6 +116,13 @@ export function apiRouter(deps: { auth: Authenticator; events: EventService; bus
     res.json({
       entries: rows.map((e) => ({ at: new Date(e.at).toISOString(), who: e.who, protocol: e.protocol, action: e.action, path: e.path, bytes: e.bytes, ip: e.ip })),
     });
+  }));
+  // Operator counters (admin only): the benchmark reads how many argon2 verifications a load cost.
+  r.get('/metrics', wrap(async (req, res) => {
+    authorizeAdmin(req.principal!);
+    const mem = process.memoryUsage();
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ argon2Verifications: auth.hasher.verifications, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, uptimeSeconds: Math.round(process.uptime()) });
   }));
   r.use((_req: Request, res: Response) => fail(res, new GatewayError('not_found', 'no such API route')));
   return r;
