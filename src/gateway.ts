@@ -270,13 +270,15 @@ export class Gateway {
 
   /** Stops accepting, lets transfers finish for `graceMs`, then cuts what remains and closes the database. */
   async stop(graceMs = 5000): Promise<void> {
+    // Every step is bounded: a stuck step is logged and skipped, so shutdown (and a test's teardown) always ends.
+    const step = (what: string, p: Promise<unknown> | undefined, ms: number) => bounded(p, ms, () => this.log.warn({ step: what, ms }, 'shutdown step timed out'));
     const sftp = this.sftpServer;
     this.sftpServer = null;
     const sftpClosed = sftp?.close(graceMs);
-    await this.retention.stop();
+    await step('retention', this.retention.stop(), graceMs + 1000);
     const redirect = this.redirectServer;
     this.redirectServer = null;
-    if (redirect) await new Promise<void>((resolve) => redirect.close(() => resolve()));
+    if (redirect) await step('redirect', new Promise<void>((resolve) => redirect.close(() => resolve())), graceMs + 1000);
     const server = this.httpServer;
     this.httpServer = null;
     this.adminPanel?.close();
@@ -286,14 +288,31 @@ export class Gateway {
       const timer = setTimeout(() => {
         for (const s of this.sockets) s.destroy();
       }, graceMs);
-      await closed;
+      await step('http', closed, graceMs + 2000);
       clearTimeout(timer);
+      for (const s of this.sockets) s.destroy();
     }
-    await this.notifier.stop();
-    await sftpClosed;
-    await this.recorder.close();
-    await this.db.close();
+    await step('notifier', this.notifier.stop(), 2000);
+    await step('sftp', sftpClosed, graceMs + 2000);
+    // Handlers of requests cut above may still be recording what they stored (tus offsets).
+    await this.db.settle(100, Math.min(2000, graceMs + 100));
+    await step('access log', this.recorder.close(), 3000);
+    await step('database', this.db.close(), 3000);
   }
+}
+
+function bounded(p: Promise<unknown> | undefined, ms: number, onTimeout: () => void): Promise<void> {
+  if (!p) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      onTimeout();
+      resolve();
+    }, ms);
+    p.then(
+      () => (clearTimeout(timer), resolve()),
+      () => (clearTimeout(timer), resolve()),
+    );
+  });
 }
 
 /** A secret generated once and kept in the database (webhook signing when the config names none). */

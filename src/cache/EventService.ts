@@ -228,6 +228,14 @@ export class EventService {
     const owner = await new UsersRepo(this.deps.db).byId(event.owner_id);
     const files = withFiles ? await new FilesRepo(this.deps.db).allFiles(event.id) : [];
     const recipients = withFiles ? await new RecipientsRepo(this.deps.db).forEvent(event.id) : [];
+    // Uploads between two requests (tus, paused) still report the bytes they hold.
+    const paused = new Map<string, number>();
+    if (files.some((f) => f.state === 'uploading')) {
+      for (const u of await this.deps.db.query<{ path: string; offset: number }>(
+        'SELECT path, MAX(offset_bytes) AS offset FROM uploads WHERE event_id = ? AND completed_at IS NULL GROUP BY path',
+        [event.id],
+      )) paused.set(u.path, u.offset);
+    }
     const a = this.deps.addresses;
     return {
       id: event.id,
@@ -241,7 +249,7 @@ export class EventService {
       usedBytes: event.used_bytes,
       addresses: { web: a.web(event.id), webdav: a.webdav(event.id), sftp: a.sftp(event.id) },
       completedAt: iso(event.completed_at),
-      files: files.map((f) => fileView(f, f.state === 'uploading' ? this.deps.live.bytes(event.id, f.path) : null)),
+      files: files.map((f) => fileView(f, f.state === 'uploading' ? (this.deps.live.bytes(event.id, f.path) ?? paused.get(f.path) ?? null) : null)),
       recipients: recipients.map((r) => this.recipientView(r)),
       webhooks: withFiles ? (await this.deps.db.query<{ url: string }>('SELECT url FROM event_webhooks WHERE event_id = ? ORDER BY id', [event.id])).map((w) => w.url) : [],
     };

@@ -127,13 +127,20 @@ export class FileSession {
   }
 
   /** Metadata of a served entry; NOT_FOUND for anything absent, incomplete or hidden. */
-  async stat(rawPath: string): Promise<NodeInfo> {
+  async stat(rawPath: string, opts: { arriving?: boolean } = {}): Promise<NodeInfo> {
     this.can('list');
     const path = canonicalPath(rawPath);
     if (path === '') return this.rootNode();
     const row = await this.files.byPath(this.event.id, path);
+    // Readers may fetch an announced file while it arrives; writers see it only once committed.
+    if (opts.arriving && row && this.isArriving(row) && !this.mayWrite()) return { ...nodeOf(row), size: row.size ?? row.bytes, etag: `arriving-${row.id}` };
     if (!this.visible(row)) throw new GatewayError('not_found', `${path} not found`);
     return nodeOf(row);
+  }
+
+  /** An announced file not complete yet: downloads follow it. Unannounced uploads stay invisible until committed. */
+  private isArriving(row: FileRow): boolean {
+    return row.kind === 'file' && row.size !== null && !this.hiddenFromMe(row) && (row.state === 'pending' || row.state === 'uploading');
   }
 
   /** An announced file that is not served yet (pending, uploading, failed): its row, for locks taken before the upload. */
@@ -211,7 +218,7 @@ export class FileSession {
     this.can('read');
     const path = canonicalPath(rawPath);
     const row = path === '' ? undefined : await this.files.byPath(this.event.id, path);
-    return Boolean(row && row.kind === 'file' && !this.hiddenFromMe(row) && (row.state === 'pending' || row.state === 'uploading'));
+    return Boolean(row && this.isArriving(row));
   }
 
   /**
@@ -226,9 +233,7 @@ export class FileSession {
     this.can('read');
     const path = canonicalPath(rawPath);
     const row = path === '' ? undefined : await this.files.byPath(this.event.id, path);
-    if (!row || row.kind !== 'file' || this.hiddenFromMe(row) || (row.state !== 'pending' && row.state !== 'uploading')) {
-      throw new GatewayError('not_found', `${path} is not arriving`);
-    }
+    if (!row || !this.isArriving(row)) throw new GatewayError('not_found', `${path} is not arriving`);
     const limits = this.deps.follow;
     const upload = (await activeUpload(this.deps.db, this.event.id, path)) ?? (await waitForUploadStart(this.deps, this.event.id, path, limits.pendingWaitMs));
     if (!upload) throw new GatewayError('not_ready', `${path} is still ${row.state}; try again later`);
@@ -250,6 +255,7 @@ export class FileSession {
 
   /** Offset reads (SFTP READ): one open handle, reads anywhere in the file. */
   async openRandomRead(rawPath: string): Promise<RandomRead> {
+    if (await this.arriving(rawPath)) return this.openFollowRandom(rawPath);
     const row = await this.fileForRead(rawPath);
     await this.countDownload();
     const reader = await this.deps.storage.openReader(this.event.id, row.blob!);
@@ -265,6 +271,18 @@ export class FileSession {
     };
   }
 
+  /** Offset reads of a file still arriving (SFTP READ past the current end waits; a failed upload fails the read). */
+  private async openFollowRandom(rawPath: string): Promise<RandomRead> {
+    const live = await this.openFollowRow(rawPath, true);
+    const size = live.declaredSize ?? Number.MAX_SAFE_INTEGER;
+    const row = (await this.files.byPath(this.event.id, live.path))!;
+    return {
+      node: { ...nodeOf(row), size: live.declaredSize ?? row.bytes, etag: `arriving-${row.id}` },
+      reader: { size, read: (buffer, offset, length, position) => live.follow.read(buffer, offset, length, position), close: () => live.follow.close() },
+      done: (bytesSent) => live.done(bytesSent, live.declaredSize !== null && bytesSent >= live.declaredSize),
+    };
+  }
+
   /**
    * Entries for "download all": complete files in path order, each opened only when the archive
    * reaches it. With `follow`, also files still arriving, in manifest (announcement) order, each
@@ -274,7 +292,7 @@ export class FileSession {
     this.can('read');
     const all = (await this.files.allFiles(this.event.id)).filter((r) => r.blob || follow ? !this.hiddenFromMe(r) : false);
     const rows = follow
-      ? all.filter((r) => r.state === 'complete' || r.state === 'pending' || r.state === 'uploading').sort((a, b) => a.id - b.id)
+      ? all.filter((r) => r.state === 'complete' || this.isArriving(r)).sort((a, b) => a.id - b.id)
       : all.filter((r) => r.state === 'complete' && r.blob);
     await this.countDownload();
     return rows.map((r) => ({
@@ -287,7 +305,7 @@ export class FileSession {
           const live = await this.openFollowRow(fresh.path, false);
           return followStream(live.follow);
         } catch (err) {
-          if (err instanceof GatewayError && err.code === 'not_ready') return null;
+          if (err instanceof GatewayError && (err.code === 'not_ready' || err.code === 'not_found')) return null;
           throw err;
         }
       },
@@ -331,7 +349,8 @@ export class FileSession {
         event_id: this.event.id, path, parent: parentOf(path), name: baseName(path), kind: 'file', size: null, sha256: opts.sha256, state: 'pending', now,
       });
       return (await files.byId(id))!;
-    });
+      // Not durable: until the upload commits, a lost row is only a pending name (recovery tidies it).
+    }, { durable: false });
     try {
       return await Transfer.begin(this.deps, this.event, file, opts, { who: this.principal.name, protocol: this.ctx.protocol, ip: this.ctx.ip });
     } catch (err) {

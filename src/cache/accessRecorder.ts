@@ -55,7 +55,7 @@ export class AccessRecorder {
           for (const [id, c] of counts) {
             await tx.run('UPDATE recipients SET downloads = downloads + ?, last_access_at = ? WHERE id = ?', [c.n, c.at, id]);
           }
-        });
+        }, { durable: false });
       } catch (err) {
         this.log.error({ err, entries: entries.length }, 'access log flush failed');
       }

@@ -86,20 +86,27 @@ export class Transfer {
       created_at: now,
       updated_at: now,
     };
-    await deps.db.transaction(async (tx) => {
-      if (reserved > 0 && !(await new EventsRepo(tx).reserve(event.id, reserved))) {
-        throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
-      }
-      await new UploadsRepo(tx).insert(upload);
-      if (file.state === 'pending' || file.state === 'failed') await new FilesRepo(tx).update(file.id, { state: 'uploading', updated_at: now });
-    });
+    const t = new Transfer(deps, upload, event, owner, 0);
+    if (file.state === 'complete') t.credit = file.bytes;
+    // The temp blob exists before the upload row does, so a follower that finds the row can open it.
+    await t.open();
+    try {
+      await deps.db.transaction(async (tx) => {
+        if (reserved > 0 && !(await new EventsRepo(tx).reserve(event.id, reserved))) {
+          throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
+        }
+        await new UploadsRepo(tx).insert(upload);
+        if (file.state === 'pending' || file.state === 'failed') await new FilesRepo(tx).update(file.id, { state: 'uploading', updated_at: now });
+        // Not durable: lost in a power cut, the upload never started for the client either; recovery drops its temp.
+      }, { durable: false });
+    } catch (err) {
+      await t.writer?.close().catch(() => undefined);
+      await deps.storage.discardTemp(event.id, upload.id).catch(() => undefined);
+      throw err;
+    }
     if (file.state === 'pending' || file.state === 'failed') {
       deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path: file.path, state: 'uploading', bytes: 0, size: opts.length ?? file.size });
     }
-    const t = new Transfer(deps, upload, event, owner, 0);
-    if (file.state === 'complete') t.credit = file.bytes;
-    // The temp blob exists from the start, so a follower arriving before the first byte can open it.
-    await t.open();
     deps.live.start(event.id, file.path, upload.id, opts.length ?? file.size, 0);
     if (opts.keepExisting && file.state === 'complete' && file.blob) {
       try {

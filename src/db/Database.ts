@@ -14,8 +14,15 @@ export interface Queryable {
 }
 
 export interface Database extends Queryable {
-  /** Runs `fn` in one transaction on the writer connection; commits on resolve, rolls back on throw. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction on the writer connection; commits on resolve, rolls back on throw.
+   * `durable: false` lets the commit skip its own disk flush: for bookkeeping whose loss in a power
+   * cut is harmless (an upload being prepared, batched access-log rows). The next durable commit
+   * flushes it along with itself.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: { durable?: boolean }): Promise<T>;
   exec(sql: string): Promise<void>;
+  /** Waits (at most `maxMs`) until no write has run for `quietMs`: lets request handlers finish before close. */
+  settle(quietMs: number, maxMs: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -119,8 +119,25 @@ const READERS = 4;
  */
 export class SqliteDatabase implements Database {
   private readonly lock = new KeyedMutex();
+  private activeWrites = 0;
+  private lastWrite = 0;
 
   private constructor(private readonly writer: Conn, private readonly readers: ReaderPool) {}
+
+  private write<T>(fn: () => Promise<T>): Promise<T> {
+    this.activeWrites++;
+    return this.lock.run('w', fn).finally(() => {
+      this.activeWrites--;
+      this.lastWrite = Date.now();
+    });
+  }
+
+  async settle(quietMs: number, maxMs: number): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    while (Date.now() < deadline && (this.activeWrites > 0 || Date.now() - this.lastWrite < quietMs)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 
   static async open(file: string): Promise<SqliteDatabase> {
     const sqlite = loadBinding();
@@ -144,23 +161,30 @@ export class SqliteDatabase implements Database {
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {
-    return this.lock.run('w', () => this.writer.run(sql, params));
+    return this.write(() => this.writer.run(sql, params));
   }
 
   exec(sql: string): Promise<void> {
-    return this.lock.run('w', () => this.writer.exec(sql));
+    return this.write(() => this.writer.exec(sql));
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.lock.run('w', async () => {
-      await this.writer.exec('BEGIN IMMEDIATE');
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
+    const relaxed = opts.durable === false;
+    return this.write(async () => {
+      // In WAL mode synchronous=NORMAL commits without fsync; the next FULL commit syncs the WAL, this included.
+      if (relaxed) await this.writer.exec('PRAGMA synchronous=NORMAL');
       try {
-        const result = await fn(this.writer);
-        await this.writer.exec('COMMIT');
-        return result;
-      } catch (err) {
-        await this.writer.exec('ROLLBACK').catch(() => undefined);
-        throw err;
+        await this.writer.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await fn(this.writer);
+          await this.writer.exec('COMMIT');
+          return result;
+        } catch (err) {
+          await this.writer.exec('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      } finally {
+        if (relaxed) await this.writer.exec('PRAGMA synchronous=FULL');
       }
     });
   }

@@ -52,7 +52,13 @@ export async function startTestGateway(overrides: Json = {}, opts: { dataDir?: s
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'handoff-test-')));
   const config = parseConfig(mergeJson(mergeJson(TEST_CONFIG, { dataDir }), overrides));
   const gateway = await Gateway.create(config, { ...opts.gateway, log: createLogger(config.log.level) });
-  await gateway.start();
+  try {
+    await gateway.start();
+  } catch (err) {
+    // A half-started gateway (HTTP up, SFTP refused) would keep the test worker alive forever.
+    await gateway.stop(0).catch(() => undefined);
+    throw err;
+  }
   const url = gateway.httpUrl;
 
   const account = async (role: 'admin' | 'sender', name?: string): Promise<Account> => {

@@ -44,7 +44,7 @@ export function recipientRouter(deps: { auth: Authenticator; events: EventServic
         .filter((f) => f.state !== 'removed' && !(recipient && isClientClutter(baseName(f.path))))
         .map((f) => ({
           ...f,
-          url: f.state === 'complete' || f.state === 'uploading' ? `files/${encodeUrlPath(f.path)}` : null,
+          url: f.state === 'complete' || (f.state === 'uploading' && f.size !== null) ? `files/${encodeUrlPath(f.path)}` : null,
           sizeLabel: formatBytes(f.size),
           stateLabel: f.state === 'uploading' && f.size ? `uploading ${Math.floor((100 * f.bytes) / f.size)}%` : STATE_LABEL[f.state],
         }));

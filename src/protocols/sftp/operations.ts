@@ -192,7 +192,8 @@ export class Operations {
     if (writer) return this.writerAttrs(writer);
     const place = await this.tree.resolve(raw);
     if (place.kind === 'root') return this.tree.attrsOf(this.tree.rootNode(), false);
-    const node = await place.fs.stat(place.rel);
+    // A file still uploading can be fetched (follow mode), so STAT shows it with its announced size.
+    const node = await place.fs.stat(place.rel, { arriving: true });
     return this.tree.attrsOf(node);
   }
 

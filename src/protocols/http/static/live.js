@@ -32,7 +32,8 @@
       stateCell.appendChild(document.createTextNode(' '));
       stateCell.appendChild(bar);
     }
-    if ((file.state === 'uploading' || file.state === 'complete') && !row.cells[0].querySelector('a')) {
+    var followable = file.state === 'complete' || (file.state === 'uploading' && row.getAttribute('data-size') !== '');
+    if (followable && !row.cells[0].querySelector('a')) {
       var a = document.createElement('a');
       a.href = 'files/' + file.path.split('/').map(encodeURIComponent).join('/');
       a.setAttribute('download', '');
