@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { Database } from '../db/Database.js';
 import { UsersRepo } from '../db/repos/users.js';
 import { RecipientsRepo } from '../db/repos/recipients.js';
-import { EventsRepo } from '../db/repos/events.js';
 import type { RecipientRow, UserRow } from '../db/repos/rows.js';
 import { GatewayError } from '../shared/errors.js';
 import { hashToken } from '../shared/ids.js';
@@ -22,7 +21,6 @@ export type AuthResult = { ok: true; principal: Principal } | { ok: false; reaso
 export class Authenticator {
   private readonly users: UsersRepo;
   private readonly recipients: RecipientsRepo;
-  private readonly events: EventsRepo;
 
   constructor(
     private readonly db: Database,
@@ -33,7 +31,6 @@ export class Authenticator {
   ) {
     this.users = new UsersRepo(db);
     this.recipients = new RecipientsRepo(db);
-    this.events = new EventsRepo(db);
   }
 
   private async fail(ctx: RequestContext, username: string | undefined, weight: number): Promise<AuthResult> {
@@ -144,9 +141,8 @@ export class Authenticator {
   private async recipientPrincipal(r: RecipientRow, now = Date.now()): Promise<Principal | null> {
     if (r.revoked_at !== null || r.expired_at !== null) return null;
     if (r.expires_at !== null && r.expires_at <= now) return null;
-    const event = await this.events.byId(r.event_id);
-    // An expired or purged event still authenticates its recipient, so the front-end can answer 410.
-    if (!event) return null;
+    // Event rows outlive their recipients (tombstones; pruning cascades to recipients), so no lookup here:
+    // an expired or purged event still authenticates its recipient and the front-end answers 410.
     return { kind: 'recipient', id: r.id, name: r.username, eventId: r.event_id };
   }
 }

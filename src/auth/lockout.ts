@@ -80,14 +80,29 @@ export class Lockout {
    * addresses that have failed themselves in the window: a distributed guess at one account is
    * stopped, while its owner on a clean address can still log in (no lock-out-the-victim DoS).
    */
+  /**
+   * Address/name pairs with no failure on record, for one second: a WebDAV client sending Basic on
+   * every request then costs no lockout query each time. Any failure or clear in this process drops
+   * the whole memo; another node sees a new ban at most a second late.
+   */
+  private readonly clean = new Map<string, number>();
+
   async isBanned(ip: string, username?: string, now = Date.now()): Promise<boolean> {
     if (this.safe(ip)) return false;
     const keys = [ipKey(ip)];
     if (username) keys.push(`user:${username.slice(0, 128)}`);
+    const memoKey = keys.join('\u0000');
+    const until = this.clean.get(memoKey);
+    if (until !== undefined && until > now) return false;
     const rows = await this.db.query<{ key: string; score: number; window_start: number; banned_until: number | null }>(
       `SELECT key, score, window_start, banned_until FROM auth_failures WHERE key IN (${keys.map(() => '?').join(',')})`,
       keys,
     );
+    if (rows.length === 0) {
+      if (this.clean.size > 10_000) this.clean.clear();
+      this.clean.set(memoKey, now + 1000);
+      return false;
+    }
     const ipRow = rows.find((r) => r.key === keys[0]);
     if (ipRow?.banned_until && ipRow.banned_until > now) return true;
     const userRow = rows.find((r) => r.key !== keys[0]);
@@ -98,6 +113,7 @@ export class Lockout {
   /** `weight` 2 for an unknown username (a guess at accounts), 1 for a wrong secret. */
   async recordFailure(ip: string, username: string | undefined, weight = 1, now = Date.now()): Promise<void> {
     if (this.safe(ip)) return;
+    this.clean.clear();
     const windowMs = this.policy.windowSeconds * 1000;
     const keys = [ipKey(ip)];
     if (username) keys.push(`user:${username.slice(0, 128)}`);

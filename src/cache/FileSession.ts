@@ -85,6 +85,18 @@ export class FileSession {
     return new FilesRepo(this.deps.db);
   }
 
+  /**
+   * A FileSession lives for one request (one SFTP operation): the row that `stat` just read is
+   * reused by the read that follows it, instead of a second lookup on the hot download path.
+   */
+  private lastRow: FileRow | null = null;
+  private async rowAt(path: string): Promise<FileRow | undefined> {
+    const memo = this.lastRow;
+    this.lastRow = null;
+    if (memo && memo.path === path) return memo;
+    return this.files.byPath(this.event.id, path);
+  }
+
   private can(action: Action): void {
     authorize(this.principal, action, this.event);
     if (action !== 'list' && action !== 'read' && this.event.closed_at !== null) {
@@ -132,6 +144,7 @@ export class FileSession {
     const path = canonicalPath(rawPath);
     if (path === '') return this.rootNode();
     const row = await this.files.byPath(this.event.id, path);
+    this.lastRow = row ?? null;
     // Readers may fetch an announced file while it arrives; writers see it only once committed.
     if (opts.arriving && row && this.isArriving(row) && !this.mayWrite()) return { ...nodeOf(row), size: row.size ?? row.bytes, etag: `arriving-${row.id}` };
     if (!this.visible(row)) throw new GatewayError('not_found', `${path} not found`);
@@ -172,7 +185,7 @@ export class FileSession {
   private async fileForRead(rawPath: string): Promise<FileRow> {
     this.can('read');
     const path = canonicalPath(rawPath);
-    const row = path === '' ? undefined : await this.files.byPath(this.event.id, path);
+    const row = path === '' ? undefined : await this.rowAt(path);
     if (!row || row.kind !== 'file' || this.hiddenFromMe(row)) throw new GatewayError('not_found', `${path} not found`);
     if (row.state !== 'complete' || !row.blob) {
       throw new GatewayError('not_ready', `${path} is ${row.state}`);

@@ -4,8 +4,8 @@ import { revive } from '../client/background.js';
 import { formatBytes } from '../client/format.js';
 import { lockHolder } from '../client/lock.js';
 import { isTerminal, listQueues, Queue, type QueueFile, type QueueState } from '../client/queue.js';
-import { print, printJson } from './io.js';
-import { client, eventArg, withConnection, type ConnOptions } from './senderCommon.js';
+import { print, printJson, UserError } from './io.js';
+import { client, eventArg, UsageError, withConnection, type ConnOptions } from './senderCommon.js';
 
 export type LocalState = 'running' | 'waiting to retry' | 'done' | 'failed' | 'revived' | 'stopped' | 'none';
 
@@ -88,12 +88,44 @@ async function oneStatus(api: ApiClient, id: string, json: boolean): Promise<voi
   else printStatus(event, local);
 }
 
+/**
+ * `status --follow`: prints the status again on every change the gateway reports (long-poll, at most
+ * once a second), until every file is complete (exit 0) or one failed or the event ended (exit 1).
+ */
+async function followStatus(api: ApiClient, id: string, json: boolean): Promise<void> {
+  for (let lastPrint = 0; ; ) {
+    const local = await localStatus(new Queue(id));
+    const event = await api.getEvent(id);
+    if (json) process.stdout.write(JSON.stringify({ ...event, local }) + '\n');
+    else {
+      if (lastPrint) print('');
+      printStatus(event, local);
+    }
+    lastPrint = Date.now();
+    const files = event.files.filter((f) => f.state !== 'removed');
+    if (event.state === 'expired' || event.state === 'deleted') throw new UserError(`the event is ${event.state}`);
+    const failed = files.filter((f) => f.state === 'failed');
+    if (files.every((f) => f.state === 'complete' || f.state === 'failed')) {
+      if (failed.length) throw new UserError(`${failed.length} file(s) failed: ${failed.map((f) => f.path).join(', ')}`);
+      return;
+    }
+    await api.waitForChange(id, 25);
+    const pause = 1000 - (Date.now() - lastPrint);
+    if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
 export function registerStatusCommand(program: Command): void {
   withConnection(program.command('status [event]'))
     .description("the event's per-file states and bytes on the gateway, and the local background upload (restarted when it died)")
-    .option('--json', 'print JSON')
-    .action(async (id: string | undefined, opts: ConnOptions) => {
+    .option('--json', 'print JSON (with --follow: one JSON object per line)')
+    .option('--follow', 'keep printing on every change until every file is complete (exit 0) or one failed (exit 1)')
+    .action(async (id: string | undefined, opts: ConnOptions & { follow?: boolean }) => {
       const api = await client(opts);
+      if (opts.follow) {
+        if (!id) throw new UsageError('--follow needs an event: handoff status EVENT --follow');
+        return followStatus(api, eventArg(id), Boolean(opts.json));
+      }
       if (id) return oneStatus(api, eventArg(id), Boolean(opts.json));
       const queues = await listQueues();
       const withTimes = await Promise.all(queues.map(async (q) => ({ q, s: await q.read() })));

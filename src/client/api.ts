@@ -30,6 +30,7 @@ export interface EventInfo {
   quotaBytes: number;
   usedBytes: number;
   addresses: { web: string; webdav: string; sftp: string };
+  completedAt?: string | null;
   files: FileInfo[];
   recipients: RecipientInfo[];
 }
@@ -139,6 +140,10 @@ export class ApiClient {
   }
   revokeRecipient(id: string, name: string): Promise<null> {
     return this.request('DELETE', `/events/${encodeURIComponent(id)}/recipients/${encodeURIComponent(name)}`);
+  }
+  /** Long-poll: answers on the event's next change (upload progress, a state) or after `waitSeconds`. */
+  waitForChange(id: string, waitSeconds: number): Promise<{ changed: boolean; event: EventInfo }> {
+    return this.request('GET', `/events/${encodeURIComponent(id)}/changes?wait=${waitSeconds}`);
   }
   async log(id: string): Promise<LogEntry[]> {
     return (await this.request<{ entries: LogEntry[] }>('GET', `/events/${encodeURIComponent(id)}/log`)).entries;

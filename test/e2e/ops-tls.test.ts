@@ -1,4 +1,5 @@
 import test from 'ava';
+import { call, connect, openSftp } from '../helpers/ssh2client.js';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -81,11 +82,20 @@ test('HTTPS serves the web page and the API with HSTS, redirects plain HTTP, and
   t.is(r.status, 308);
   t.is(r.headers.location, `${base}/e/${ev.id}/?x=1`);
 
+  // An SFTP session open across the reload keeps working: SIGHUP touches only the HTTPS certificate.
+  const sftpPort = Number(/sftp listening on 127\.0\.0\.1:(\d+)/.exec(serve.stdout())![1]);
+  const ssh = await connect({ port: sftpPort, username: ev.recipients[0].username, password: ev.recipients[0].password });
+  const sftp = await openSftp(ssh);
+  t.deepEqual((await call<Array<{ filename: string }>>((cb) => sftp.readdir('/', cb))).map((e) => e.filename), ['hello.txt']);
+
   // Renewal: overwrite the files, SIGHUP, new connections see the new certificate.
   await copyFile(b.cert, live.cert);
   await copyFile(b.key, live.key);
   serve.child.kill('SIGHUP');
   await serve.waitForLog('tls certificate reloaded');
+  t.deepEqual((await call<Array<{ filename: string }>>((cb) => sftp.readdir('/', cb))).map((e) => e.filename), ['hello.txt'], 'the SFTP session survived SIGHUP');
+  t.is((await call<Buffer>((cb) => sftp.readFile('/hello.txt', cb))).toString(), 'hello');
+  ssh.end();
   const after = await rawRequest(`${base}/healthz`);
   t.is(after.status, 200);
   t.is(after.fingerprint, await fingerprintOf(b.cert));
