@@ -85,18 +85,6 @@ export class FileSession {
     return new FilesRepo(this.deps.db);
   }
 
-  /**
-   * A FileSession lives for one request (one SFTP operation): the row that `stat` just read is
-   * reused by the read that follows it, instead of a second lookup on the hot download path.
-   */
-  private lastRow: FileRow | null = null;
-  private async rowAt(path: string): Promise<FileRow | undefined> {
-    const memo = this.lastRow;
-    this.lastRow = null;
-    if (memo && memo.path === path) return memo;
-    return this.files.byPath(this.event.id, path);
-  }
-
   private can(action: Action): void {
     authorize(this.principal, action, this.event);
     if (action !== 'list' && action !== 'read' && this.event.closed_at !== null) {
@@ -144,7 +132,6 @@ export class FileSession {
     const path = canonicalPath(rawPath);
     if (path === '') return this.rootNode();
     const row = await this.files.byPath(this.event.id, path);
-    this.lastRow = row ?? null;
     // Readers may fetch an announced file while it arrives; writers see it only once committed.
     if (opts.arriving && row && this.isArriving(row) && !this.mayWrite()) return { ...nodeOf(row), size: row.size ?? row.bytes, etag: `arriving-${row.id}` };
     if (!this.visible(row)) throw new GatewayError('not_found', `${path} not found`);
@@ -185,7 +172,7 @@ export class FileSession {
   private async fileForRead(rawPath: string): Promise<FileRow> {
     this.can('read');
     const path = canonicalPath(rawPath);
-    const row = path === '' ? undefined : await this.rowAt(path);
+    const row = path === '' ? undefined : await this.files.byPath(this.event.id, path);
     if (!row || row.kind !== 'file' || this.hiddenFromMe(row)) throw new GatewayError('not_found', `${path} not found`);
     if (row.state !== 'complete' || !row.blob) {
       throw new GatewayError('not_ready', `${path} is ${row.state}`);
@@ -205,23 +192,31 @@ export class FileSession {
     } else this.deps.recorder.countDownload(this.principal.id, Date.now());
   }
 
-  async openRead(rawPath: string, range: ByteRange | null = null): Promise<Download> {
-    const row = await this.fileForRead(rawPath);
-    if (range && (range.start < 0 || range.end >= row.bytes || range.start > range.end)) {
+  /**
+   * Opens a complete file for reading. `statted` is what `stat` answered for the same path earlier
+   * in the same request: passing it saves a second lookup on the hot download path (a file's blob
+   * id is its etag, and blobs are never rewritten, so a reader of it gets exactly that version).
+   */
+  async openRead(rawPath: string, range: ByteRange | null = null, statted?: NodeInfo): Promise<Download> {
+    this.can('read');
+    const known = statted && statted.kind === 'file' && statted.id !== null && statted.path === canonicalPath(rawPath) && !statted.etag.startsWith('arriving') && statted.etag !== 'none';
+    const node = known ? statted : nodeOf(await this.fileForRead(rawPath));
+    const blob = node.etag;
+    if (range && (range.start < 0 || range.end >= node.size || range.start > range.end)) {
       throw new GatewayError('bad_request', 'range not satisfiable');
     }
     if (!range || range.start === 0) await this.countDownload();
     // The whole file as an explicit range: the backend then sizes its read buffer to the file.
-    const stream = this.deps.storage.readStream(this.event.id, row.blob!, range ?? (row.bytes > 0 ? { start: 0, end: row.bytes - 1 } : undefined));
+    const stream = this.deps.storage.readStream(this.event.id, blob, range ?? (node.size > 0 ? { start: 0, end: node.size - 1 } : undefined));
     let reported = false;
     return {
-      node: nodeOf(row),
+      node,
       stream,
       range,
       done: (bytesSent, completed) => {
         if (reported) return;
         reported = true;
-        this.record(completed ? 'download' : 'download.aborted', row.path, bytesSent);
+        this.record(completed ? 'download' : 'download.aborted', node.path, bytesSent);
       },
     };
   }

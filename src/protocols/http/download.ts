@@ -55,7 +55,7 @@ export async function serveFile(req: Request, res: Response, session: FileSessio
     return;
   }
   if (node.size === 0) range = null;
-  const dl = await session.openRead(node.path, range);
+  const dl = await session.openRead(node.path, range, node);
   if (range) {
     res.status(206);
     res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${node.size}`);
