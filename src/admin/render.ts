@@ -7,14 +7,8 @@ import type { Logger } from '../shared/log.js';
 import { ADMIN_BASE } from './security.js';
 import type { SessionStore } from './sessions.js';
 
-export function formatBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+import { formatBytes } from '../shared/format.js';
+export { formatBytes };
 
 /** ISO time → "2026-12-01 21:57 UTC"; the ISO value goes into <time datetime>. */
 export function formatTime(iso: string | number | null | undefined): string {

@@ -7,6 +7,7 @@ import { isClientClutter } from '../../cache/manifest.js';
 import { GatewayError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { baseName } from '../../shared/paths.js';
+import { formatBytes } from '../../shared/format.js';
 import { requireAuth, requestContext } from './auth.js';
 import { serveFile } from './download.js';
 import { sendError } from './errors.js';
@@ -15,14 +16,6 @@ import { serveZip } from './zip.js';
 import { streamChanges } from './live.js';
 import type { DomainBus } from '../../cache/events.js';
 
-export function formatBytes(n: number | null): string {
-  if (n === null) return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 const STATE_LABEL: Record<string, string> = { pending: 'waiting for upload', uploading: 'uploading', complete: 'ready', failed: 'failed', removed: 'removed' };
 
