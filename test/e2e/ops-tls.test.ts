@@ -75,6 +75,11 @@ test('HTTPS serves the web page and the API with HSTS, redirects plain HTTP, and
   t.is(page.status, 200);
   t.regex(page.body.toString(), /hello\.txt/);
   t.is((await rawRequest(`${base}/e/${ev.id}/files/hello.txt`, { headers: rita })).body.toString(), 'hello');
+  // WebDAV over the same HTTPS port.
+  const dav = await rawRequest(`${base}/dav/${ev.id}/`, { method: 'PROPFIND', headers: { ...rita, depth: '1' } });
+  t.is(dav.status, 207);
+  t.regex(dav.body.toString(), /hello\.txt/);
+  t.is((await rawRequest(`${base}/dav/${ev.id}/hello.txt`, { headers: rita })).body.toString(), 'hello');
 
   // Plain HTTP on the redirect port goes to the same path on HTTPS.
   const redirect = /http redirect listening on (\S+)/.exec(serve.stdout())![1];
