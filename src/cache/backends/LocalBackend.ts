@@ -14,8 +14,8 @@ const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
  * throughput and CPU per GiB showed no measurable difference on this machine.
  */
 /** Read buffers share a budget: one big download gets 2 MiB chunks (throughput), fifty get less each (memory). */
-const READ_BUDGET = 16 * 1024 * 1024;
-const READ_MIN = 128 * 1024;
+const READ_BUDGET = 4 * 1024 * 1024;
+const READ_MIN = 256 * 1024;
 const READ_MAX = 2 * 1024 * 1024;
 
 /** Writes each batch of chunks with one positioned writev: no per-chunk round trip, no buffering beyond highWaterMark. */
