@@ -53,8 +53,26 @@ export interface GatewayOptions {
  * The composition root: config → database → migrations → storage → services → protocols.
  * Nothing else wires components together, and nothing runs at import time.
  */
+/** Everything `create` builds before the gateway object exists. */
+interface GatewayParts {
+  db: Database;
+  storage: StorageBackend;
+  hasher: PasswordHasher;
+  credentials: CredentialCache;
+  lockout: Lockout;
+  auth: Authenticator;
+  accounts: Accounts;
+  recorder: AccessRecorder;
+  events: EventService;
+  notifier: Notifier;
+  reports: Reports;
+  recentFailures: RecentAuthFailures;
+  deps: CacheDeps;
+  /** What start-up recovery found (null when skipped). */
+  recovery: RecoveryReport | null;
+}
+
 export class Gateway {
-  readonly log: Logger;
   private httpServer: HttpServer | null = null;
   private redirectServer: HttpServer | null = null;
   private sftpServer: SftpServer | null = null;
@@ -63,35 +81,39 @@ export class Gateway {
   private publicUrlValue: string;
   private httpPort = 0;
   private sftpPort = 0;
-  /** Read-side overviews and recent failed logins (admin panel); set by `create`. */
-  reports!: Reports;
-  recentFailures!: RecentAuthFailures;
+  readonly db: Database;
+  readonly storage: StorageBackend;
+  readonly hasher: PasswordHasher;
+  readonly credentials: CredentialCache;
+  readonly lockout: Lockout;
+  readonly auth: Authenticator;
+  readonly accounts: Accounts;
+  readonly recorder: AccessRecorder;
+  readonly events: EventService;
+  readonly notifier: Notifier;
+  /** Read-side overviews and recent failed logins (admin panel). */
+  readonly reports: Reports;
+  readonly recentFailures: RecentAuthFailures;
+  readonly deps: CacheDeps;
+  readonly recovery: RecoveryReport | null;
   /** The admin panel once started (tests enumerate its router's routes). */
   adminPanel: AdminPanel | null = null;
 
   private constructor(
     readonly config: Config,
-    readonly db: Database,
-    readonly storage: StorageBackend,
-    readonly hasher: PasswordHasher,
-    readonly credentials: CredentialCache,
-    readonly lockout: Lockout,
-    readonly auth: Authenticator,
-    readonly accounts: Accounts,
-    readonly recorder: AccessRecorder,
-    readonly events: EventService,
-    readonly notifier: Notifier,
-    log: Logger,
+    parts: GatewayParts,
+    readonly log: Logger,
     private readonly announce: (line: string) => void,
-    readonly deps: CacheDeps,
-    /** What start-up recovery found (null when skipped). */
-    readonly recovery: RecoveryReport | null,
     private readonly sftpLimits: Partial<SftpLimits> = {},
   ) {
-    this.log = log;
+    ({
+      db: this.db, storage: this.storage, hasher: this.hasher, credentials: this.credentials, lockout: this.lockout, auth: this.auth,
+      accounts: this.accounts, recorder: this.recorder, events: this.events, notifier: this.notifier, reports: this.reports,
+      recentFailures: this.recentFailures, deps: this.deps, recovery: this.recovery,
+    } = parts);
     this.publicUrlValue = config.publicUrl;
-    this.retention = new RetentionJob(deps, events, config.retention);
-    this.retention.addPruner({ name: 'lockoutIdle', prune: () => lockout.pruneIdle() });
+    this.retention = new RetentionJob(parts.deps, parts.events, config.retention);
+    this.retention.addPruner({ name: 'lockoutIdle', prune: () => parts.lockout.pruneIdle() });
   }
 
   /** Opens the database and storage and builds every service; `start()` then opens the ports. */
@@ -147,9 +169,10 @@ export class Gateway {
       },
       log,
     );
-    gateway = new Gateway(config, db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, log, opts.announce ?? (() => undefined), deps, recovery, opts.sftpLimits);
-    gateway.reports = new Reports(deps, events);
-    gateway.recentFailures = recentFailures;
+    const parts: GatewayParts = {
+      db, storage, hasher, credentials, lockout, auth, accounts, recorder, events, notifier, reports: new Reports(deps, events), recentFailures, deps, recovery,
+    };
+    gateway = new Gateway(config, parts, log, opts.announce ?? (() => undefined), opts.sftpLimits);
     return gateway;
   }
 

@@ -32,7 +32,10 @@ export interface NodeInfo {
 
 export interface Download {
   node: NodeInfo;
-  stream: Readable;
+  /** The content as a stream, opened on first use. */
+  readonly stream: Readable;
+  /** Or a positional reader of the same blob, for senders that recycle their buffers. */
+  openReader(): Promise<BlobReader>;
   range: ByteRange | null;
   /** The front-end reports how it ended, for the access log. */
   done(bytesSent: number, completed: boolean): void;
@@ -207,11 +210,16 @@ export class FileSession {
     }
     if (!range || range.start === 0) await this.countDownload();
     // The whole file as an explicit range: the backend then sizes its read buffer to the file.
-    const stream = this.deps.storage.readStream(this.event.id, blob, range ?? (node.size > 0 ? { start: 0, end: node.size - 1 } : undefined));
+    const storage = this.deps.storage;
+    const eventId = this.event.id;
+    let stream: Readable | null = null;
     let reported = false;
     return {
       node,
-      stream,
+      get stream() {
+        return (stream ??= storage.readStream(eventId, blob, range ?? (node.size > 0 ? { start: 0, end: node.size - 1 } : undefined)));
+      },
+      openReader: () => storage.openReader(eventId, blob),
       range,
       done: (bytesSent, completed) => {
         if (reported) return;
