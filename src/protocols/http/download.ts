@@ -64,12 +64,12 @@ export async function serveFile(req: Request, res: Response, session: FileSessio
   await streamTo(res, dl, range ? range.end - range.start + 1 : node.size);
 }
 
-const SEND_CHUNK = 256 * 1024;
+const SEND_CHUNK = 512 * 1024;
 
 /**
  * Sends [start, start + length) of a blob with two recycled buffers: one is read while the other is
  * being written, and a buffer is refilled only after the socket took it. Memory per download is
- * fixed (2 × 256 KiB) and no garbage is made, whatever the file size or the number of downloads.
+ * fixed (2 × 512 KiB) and no garbage is made, whatever the file size or the number of downloads.
  */
 async function sendBlob(res: Response, dl: Download, start: number, length: number): Promise<number> {
   const reader = await dl.openReader();
