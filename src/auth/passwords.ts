@@ -1,18 +1,13 @@
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import type argon2Type from 'argon2';
 import { GatewayError } from '../shared/errors.js';
 import { Semaphore } from '../shared/semaphore.js';
+import { requireNative } from '../shared/native.js';
 
 export const MAX_SECRET_BYTES = 1024;
 
 function loadArgon2(): typeof argon2Type {
-  const require = createRequire(import.meta.url);
-  try {
-    return require('argon2') as typeof argon2Type;
-  } catch (err) {
-    throw new Error(`the argon2 native binding did not load (run npm ci / npm rebuild argon2): ${(err as Error).message}`);
-  }
+  return requireNative<typeof argon2Type>('argon2');
 }
 
 export interface Argon2Params {

@@ -1,18 +1,12 @@
-import { createRequire } from 'node:module';
 import type sqlite3Type from 'sqlite3';
 import type { Database, Queryable, Row, RunResult, SqlValue } from './Database.js';
 import { KeyedMutex } from '../shared/semaphore.js';
+import { requireNative } from '../shared/native.js';
 
 type SqliteDb = sqlite3Type.Database;
 
 function loadBinding(): typeof sqlite3Type {
-  const require = createRequire(import.meta.url);
-  try {
-    return require('sqlite3') as typeof sqlite3Type;
-  } catch (err) {
-    // A missing native build is an install problem; say so instead of failing later.
-    throw new Error(`the sqlite3 native binding did not load (run npm ci / npm rebuild sqlite3): ${(err as Error).message}`);
-  }
+  return requireNative<typeof sqlite3Type>('sqlite3');
 }
 
 function open(sqlite: typeof sqlite3Type, file: string, mode: number): Promise<SqliteDb> {
