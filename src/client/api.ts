@@ -1,39 +1,16 @@
 import { UserError } from '../cli/io.js';
 import type { Connection } from './profile.js';
+import type { EventView, RecipientView } from '../cache/EventService.js';
+import type { FileView } from '../cache/manifest.js';
 
-/** Shapes of the JSON API v1 answers the sender application reads (CONTRACT). */
-export interface FileInfo {
-  path: string;
-  size: number | null;
-  state: 'pending' | 'uploading' | 'complete' | 'failed' | 'removed';
-  bytes: number;
-  sha256: string | null;
-}
-export interface RecipientInfo {
-  name: string;
-  username: string;
-  password?: string;
-  expiresAt: string | null;
-  maxDownloads: number | null;
-  downloads: number;
-  revoked: boolean;
-  sftp: string;
-}
-export interface EventInfo {
-  id: string;
-  title: string;
-  owner: string;
-  createdAt: string;
-  expiresAt: string;
-  closed: boolean;
-  state: 'open' | 'closed' | 'expired' | 'deleted';
-  quotaBytes: number;
-  usedBytes: number;
-  addresses: { web: string; webdav: string; sftp: string };
-  completedAt?: string | null;
-  files: FileInfo[];
-  recipients: RecipientInfo[];
-}
+/**
+ * Shapes of the JSON API v1 answers the sender application reads (CONTRACT): the server's own view
+ * types (type-only imports, nothing of the server is loaded), so the two cannot drift apart.
+ */
+export type FileInfo = FileView;
+/** A recipient as listed; `password` only in the answer that created it. */
+export type RecipientInfo = RecipientView & { password?: string };
+export type EventInfo = Omit<EventView, 'recipients'> & { recipients: RecipientInfo[] };
 export interface LogEntry {
   at: string;
   who: string;
