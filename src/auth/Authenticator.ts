@@ -3,7 +3,6 @@ import type { Database } from '../db/Database.js';
 import { UsersRepo } from '../db/repos/users.js';
 import { RecipientsRepo } from '../db/repos/recipients.js';
 import type { RecipientRow, UserRow } from '../db/repos/rows.js';
-import { GatewayError } from '../shared/errors.js';
 import { hashToken } from '../shared/ids.js';
 import type { DomainBus } from '../cache/events.js';
 import { CredentialCache } from './credentialCache.js';
@@ -111,15 +110,6 @@ export class Authenticator {
     return Boolean(recipient?.ssh_public_key && keyMatches(recipient.ssh_public_key));
   }
 
-  /** Is the principal still allowed to act (called again by long-lived sessions such as SFTP)? */
-  async stillValid(principal: Principal): Promise<boolean> {
-    if (principal.kind === 'recipient') {
-      const r = await this.recipients.byId(principal.id);
-      return Boolean(r && (await this.recipientPrincipal(r)));
-    }
-    const u = await this.users.byId(principal.id);
-    return Boolean(u && this.userPrincipal(u));
-  }
 
   /**
    * The account behind a server-side session (admin panel), read fresh: null once disabled or
@@ -147,8 +137,3 @@ export class Authenticator {
   }
 }
 
-export function assertAuthenticated(result: AuthResult): Principal {
-  if (result.ok) return result.principal;
-  if (result.reason === 'locked') throw new GatewayError('rate_limited', 'too many failed attempts; try again later');
-  throw new GatewayError('unauthenticated', 'invalid credentials');
-}

@@ -63,7 +63,4 @@ export class CredentialCache {
     for (const [k, e] of this.entries) if (e.subject === subject) this.entries.delete(k);
   }
 
-  forgetPrefix(prefix: string): void {
-    for (const [k, e] of this.entries) if (e.subject.startsWith(prefix)) this.entries.delete(k);
-  }
 }

@@ -13,7 +13,7 @@ import { newEventId, newPassword, randomId } from '../shared/ids.js';
 import { baseName, parentOf, ancestorsOf } from '../shared/paths.js';
 import type { CacheDeps } from './deps.js';
 import { FileSession } from './FileSession.js';
-import { fileView, validateManifest, type FileView, type ManifestEntry } from './manifest.js';
+import { fileView, hiddenFrom, validateManifest, type FileView, type ManifestEntry } from './manifest.js';
 
 export interface RecipientInput {
   name: string;
@@ -214,8 +214,10 @@ export class EventService {
     return new FileSession(this.deps, principal, event, ctx);
   }
 
+  /** The event as this principal may see it (recipients are not shown client clutter). */
   async get(principal: Principal, id: string): Promise<EventView> {
-    return this.view(await this.visible(principal, id));
+    const view = await this.view(await this.visible(principal, id));
+    return { ...view, files: view.files.filter((f) => !hiddenFrom(principal, f.path)) };
   }
 
   async list(principal: Principal, limit = 100, offset = 0): Promise<EventView[]> {

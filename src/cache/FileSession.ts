@@ -12,7 +12,7 @@ import { ancestorsOf, baseName, canonicalPath, isWithin, parentOf } from '../sha
 import { randomId } from '../shared/ids.js';
 import type { BlobReader, ByteRange } from './backends/StorageBackend.js';
 import type { CacheDeps } from './deps.js';
-import { isClientClutter, isServed } from './manifest.js';
+import { hiddenFrom, isServed } from './manifest.js';
 import { Transfer, type WriteOptions } from './transfers.js';
 import { FollowRead, activeUpload, followStream, waitForUploadStart } from './follow.js';
 import { NodeMetadata } from './nodeMetadata.js';
@@ -110,7 +110,7 @@ export class FileSession {
   }
 
   private hiddenFromMe(row: FileRow): boolean {
-    return this.principal.kind === 'recipient' && isClientClutter(row.name);
+    return hiddenFrom(this.principal, row.path);
   }
 
   private visible(row: FileRow | undefined): row is FileRow {

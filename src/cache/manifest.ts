@@ -1,6 +1,7 @@
 import type { FileRow, FileState } from '../db/repos/rows.js';
 import { GatewayError } from '../shared/errors.js';
-import { canonicalPath } from '../shared/paths.js';
+import { baseName, canonicalPath } from '../shared/paths.js';
+import type { Principal } from '../auth/principal.js';
 
 export interface ManifestEntry {
   path: string;
@@ -42,6 +43,11 @@ export function isServed(row: FileRow): boolean {
 /** macOS metadata droppings: accepted from the owner, hidden from recipients' listings and zips. */
 export function isClientClutter(name: string): boolean {
   return name.startsWith('._') || name === '.DS_Store';
+}
+
+/** The one rule for what a principal is not shown: recipients never see client clutter. */
+export function hiddenFrom(principal: Principal, path: string): boolean {
+  return principal.kind === 'recipient' && isClientClutter(baseName(path));
 }
 
 export interface FileView {

@@ -2,16 +2,15 @@ import type { Request, Response } from 'express';
 import type { Principal } from '../../auth/principal.js';
 import type { EventService } from '../../cache/EventService.js';
 import type { DomainBus, DomainEvent } from '../../cache/events.js';
-import { isClientClutter } from '../../cache/manifest.js';
-import { baseName } from '../../shared/paths.js';
+import { hiddenFrom } from '../../cache/manifest.js';
 
 const HEARTBEAT_MS = 15_000;
 
 type LiveEvent = Extract<DomainEvent, { type: 'file.state' | 'file.progress' | 'event.completed' | 'event.deleted' }>;
 
-function isLive(e: DomainEvent, eventId: string, hideClutter: boolean): e is LiveEvent {
+function isLive(e: DomainEvent, eventId: string, principal: Principal): e is LiveEvent {
   if (!('eventId' in e) || e.eventId !== eventId) return false;
-  if (e.type === 'file.state' || e.type === 'file.progress') return !(hideClutter && isClientClutter(baseName(e.path)));
+  if (e.type === 'file.state' || e.type === 'file.progress') return !hiddenFrom(principal, e.path);
   return e.type === 'event.completed' || e.type === 'event.deleted';
 }
 
@@ -32,7 +31,6 @@ function payload(e: LiveEvent): Record<string, unknown> {
  * caller through EventService.open.
  */
 export async function streamChanges(req: Request, res: Response, deps: { events: EventService; bus: DomainBus }, principal: Principal, eventId: string): Promise<void> {
-  const hide = principal.kind === 'recipient';
   const view = await deps.events.get(principal, eventId);
   res.status(200);
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
@@ -41,9 +39,9 @@ export async function streamChanges(req: Request, res: Response, deps: { events:
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.flushHeaders();
   const send = (type: string, data: unknown) => res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
-  send('snapshot', { state: view.state, completedAt: view.completedAt, files: view.files.filter((f) => !(hide && isClientClutter(baseName(f.path)))) });
+  send('snapshot', { state: view.state, completedAt: view.completedAt, files: view.files });
   const off = deps.bus.on((e) => {
-    if (!isLive(e, eventId, hide)) return;
+    if (!isLive(e, eventId, principal)) return;
     send(e.type, payload(e));
     if (e.type === 'event.deleted') res.end();
   });
@@ -62,7 +60,7 @@ export async function waitForChange(req: Request, res: Response, deps: { events:
   const wait = Math.min(Math.max(Number.isFinite(asked) ? asked : 25, 0), 60) * 1000;
   const changed = await new Promise<boolean>((resolve) => {
     const off = deps.bus.on((e) => {
-      if (isLive(e, eventId, principal.kind === 'recipient')) finish(true);
+      if (isLive(e, eventId, principal)) finish(true);
     });
     const timer = setTimeout(() => finish(false), wait);
     req.on('close', () => finish(false));

@@ -3,10 +3,8 @@ import ejs from 'ejs';
 import { join } from 'node:path';
 import type { Authenticator } from '../../auth/Authenticator.js';
 import type { EventService } from '../../cache/EventService.js';
-import { isClientClutter } from '../../cache/manifest.js';
 import { GatewayError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { baseName } from '../../shared/paths.js';
 import { formatBytes } from '../../shared/format.js';
 import { requireAuth, requestContext } from './auth.js';
 import { serveFile } from './download.js';
@@ -32,9 +30,8 @@ export function recipientRouter(deps: { auth: Authenticator; events: EventServic
       const id = eventParam(req);
       await events.open(req.principal!, id, requestContext(req, 'http'));
       const view = await events.get(req.principal!, id);
-      const recipient = req.principal!.kind === 'recipient';
       const files = view.files
-        .filter((f) => f.state !== 'removed' && !(recipient && isClientClutter(baseName(f.path))))
+        .filter((f) => f.state !== 'removed')
         .map((f) => ({
           ...f,
           url: f.state === 'complete' || (f.state === 'uploading' && f.size !== null) ? `files/${encodeUrlPath(f.path)}` : null,
