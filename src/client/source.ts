@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
 import type { RateLimiter } from './throttle.js';
 
 /** The file no longer is what was announced: uploading it would mix old and new content. */
@@ -22,7 +22,7 @@ export async function checkUnchanged(localPath: string, size: number, mtimeMs: n
 
 /**
  * tus-js-client FileSource over a local path: every slice re-checks size and mtime first and
- * again at its end, and passes through the rate limiter when one is set.
+ * again before its last chunk leaves, and passes through the rate limiter when one is set.
  */
 export function fileReader(file: { localPath: string; size: number; mtimeMs: number }, limiter: RateLimiter | null, onChanged: (err: FileChangedError) => void) {
   return {
@@ -32,24 +32,35 @@ export function fileReader(file: { localPath: string; size: number; mtimeMs: num
         size: file.size,
         async slice(start: number, end: number) {
           await checkUnchanged(file.localPath, file.size, file.mtimeMs);
-          const raw = createReadStream(file.localPath, { start, end: Math.max(start, end - 1), highWaterMark: 256 * 1024 });
-          const out = new PassThrough({ highWaterMark: 256 * 1024 });
-          const piped: Readable = limiter ? raw.pipe(limiter.stream()) : raw;
-          if (end <= start) raw.destroy();
-          raw.on('error', (err) => out.destroy(err));
-          piped.on('end', () => {
-            checkUnchanged(file.localPath, file.size, file.mtimeMs).then(
-              () => out.end(),
-              (err: FileChangedError) => {
-                onChanged(err);
-                out.destroy(err);
-              },
-            );
+          if (end <= start) {
+            const empty = new PassThrough();
+            empty.end();
+            return { value: Object.assign(empty, { size: 0 }), done: end >= file.size, size: 0 };
+          }
+          const raw = createReadStream(file.localPath, { start, end: end - 1, highWaterMark: 256 * 1024 });
+          // The last chunk is held back until the file is checked again: the gateway completes a file
+          // as soon as its last byte arrives, so a change noticed after sending it would come too late.
+          let held: Buffer | null = null;
+          const guard = new Transform({
+            highWaterMark: 256 * 1024,
+            transform(chunk: Buffer, _enc, cb) {
+              const previous = held;
+              held = chunk;
+              cb(null, previous ?? undefined);
+            },
+            flush(cb) {
+              checkUnchanged(file.localPath, file.size, file.mtimeMs).then(
+                () => cb(null, held ?? undefined),
+                (err: FileChangedError) => {
+                  onChanged(err);
+                  cb(err);
+                },
+              );
+            },
           });
-          piped.pipe(out, { end: false });
-          if (end <= start) out.end();
-          Object.assign(out, { size: end - start });
-          return { value: out, done: end >= file.size, size: end - start };
+          // pipeline destroys every stage, and the file descriptor, when tus-js-client drops the body.
+          const out: Readable = limiter ? pipeline(raw, limiter.stream(), guard, () => undefined) : pipeline(raw, guard, () => undefined);
+          return { value: Object.assign(out, { size: end - start }), done: end >= file.size, size: end - start };
         },
         close() {},
       };

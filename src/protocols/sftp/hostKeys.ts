@@ -27,6 +27,23 @@ function describeKey(pem: Buffer, source: string): HostKey {
   return { pem, type: key.type, fingerprint };
 }
 
+/**
+ * ssh2 (1.17) drops leading zero bytes when it encodes an ed25519 key (about 1 key in 128 comes
+ * out malformed): keep the first pair that parses and signs, so a start-up never fails on chance.
+ */
+export function generateEd25519(attempts = 20): { private: string; public: string } {
+  const probe = Buffer.from('handoff host key self-test');
+  for (let i = 0; i < attempts; i++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment: 'handoff sftp host key' });
+    const parsed = utils.parseKey(pair.private);
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (!key || key instanceof Error || key.getPublicSSH().length !== 51) continue;
+    const signature = key.sign(probe);
+    if (!(signature instanceof Error) && key.verify(probe, signature) === true) return pair;
+  }
+  throw new Error(`could not generate a well-formed ed25519 host key in ${attempts} attempts`);
+}
+
 /** The configured PEM files, or one ed25519 key generated once under dataDir and kept. */
 export async function loadHostKeys(files: string[], dataDir: string): Promise<HostKey[]> {
   if (files.length) return Promise.all(files.map(async (f) => describeKey(await readFile(f), f)));
@@ -36,7 +53,7 @@ export async function loadHostKeys(files: string[], dataDir: string): Promise<Ho
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw err;
   }
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'handoff sftp host key' });
+  const pair = generateEd25519();
   try {
     await writeFile(file, pair.private, { mode: 0o600, flag: 'wx' });
     await writeFile(`${file}.pub`, pair.public + '\n', { mode: 0o644, flag: 'wx' });
