@@ -59,7 +59,7 @@ export interface RandomRead {
 
 const ROOT_MTIME = 0;
 
-function nodeOf(row: FileRow): NodeInfo {
+export function nodeOf(row: FileRow): NodeInfo {
   return {
     id: row.id, path: row.path, name: row.name, kind: row.kind, size: row.kind === 'dir' ? 0 : row.bytes,
     mtime: row.mtime, created: row.created_at, sha256: row.sha256 ?? row.actual_sha256,
@@ -352,8 +352,7 @@ export class FileSession {
     this.can('write');
     const path = canonicalPath(rawPath);
     if (path === '') throw new GatewayError('conflict', 'cannot write to the event root');
-    const now = Date.now();
-    const file = await this.deps.db.transaction(async (tx) => {
+    const prepare = async (tx: Queryable, now: number): Promise<FileRow> => {
       const files = new FilesRepo(tx);
       await this.prepareParents(tx, path, opts.createParents, now);
       const row = await files.byPath(this.event.id, path);
@@ -365,15 +364,8 @@ export class FileSession {
         event_id: this.event.id, path, parent: parentOf(path), name: baseName(path), kind: 'file', size: null, sha256: opts.sha256, state: 'pending', now,
       });
       return (await files.byId(id))!;
-      // Not durable: until the upload commits, a lost row is only a pending name (recovery tidies it).
-    }, { durable: false });
-    try {
-      return await Transfer.begin(this.deps, this.event, file, opts, { who: this.principal.name, protocol: this.ctx.protocol, ip: this.ctx.ip });
-    } catch (err) {
-      // A refused upload (quota, length) leaves no trace of a file that was not there before.
-      if (file.size === null && file.state === 'pending') await this.files.remove(file.id);
-      throw err;
-    }
+    };
+    return Transfer.begin(this.deps, this.event, prepare, opts, { who: this.principal.name, protocol: this.ctx.protocol, ip: this.ctx.ip });
   }
 
   /** A resumable upload of this event, for its creator's kind of principal (owner or admin). */

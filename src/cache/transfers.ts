@@ -63,40 +63,46 @@ export class Transfer {
     return this.upload.length;
   }
 
-  /** Prepares the file row, reserves quota and registers the upload. `file` is the row after any folder creation. */
-  static async begin(deps: CacheDeps, event: EventRow, file: FileRow, opts: WriteOptions, owner: TransferOwner): Promise<Transfer> {
+  /**
+   * Prepares the file row (`prepare`, in the same transaction), reserves quota and registers the
+   * upload: one transaction, so a refused upload (quota, length) leaves no trace of a new file.
+   */
+  static async begin(deps: CacheDeps, event: EventRow, prepare: (tx: Queryable, now: number) => Promise<FileRow>, opts: WriteOptions, owner: TransferOwner): Promise<Transfer> {
     const now = Date.now();
     if (opts.length !== null && (!Number.isSafeInteger(opts.length) || opts.length < 0)) throw new GatewayError('bad_request', 'invalid length');
-    if (file.state === 'pending' && file.size !== null && opts.length !== null && opts.length !== file.size) {
-      throw new GatewayError('conflict', `${file.path} was announced with ${file.size} bytes, not ${opts.length}`);
-    }
-    const sha256 = opts.sha256 ?? (file.state !== 'complete' ? file.sha256 : null);
     const reserved = opts.length ?? 0;
     const upload: UploadRow = {
       id: randomId(26),
       completed_at: null,
       event_id: event.id,
-      path: file.path,
+      path: '',
       length: opts.length,
       reserved,
       offset_bytes: 0,
-      sha256,
+      sha256: null,
       protocol: owner.protocol,
       created_by: owner.who,
       created_at: now,
       updated_at: now,
     };
     const t = new Transfer(deps, upload, event, owner, 0);
-    if (file.state === 'complete') t.credit = file.bytes;
     // The temp blob exists before the upload row does, so a follower that finds the row can open it.
     await t.open();
+    let file: FileRow;
     try {
-      await deps.db.transaction(async (tx) => {
+      file = await deps.db.transaction(async (tx) => {
+        const row = await prepare(tx, now);
+        if (row.state === 'pending' && row.size !== null && opts.length !== null && opts.length !== row.size) {
+          throw new GatewayError('conflict', `${row.path} was announced with ${row.size} bytes, not ${opts.length}`);
+        }
+        upload.path = row.path;
+        upload.sha256 = opts.sha256 ?? (row.state !== 'complete' ? row.sha256 : null);
         if (reserved > 0 && !(await new EventsRepo(tx).reserve(event.id, reserved))) {
           throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
         }
         await new UploadsRepo(tx).insert(upload);
-        if (file.state === 'pending' || file.state === 'failed') await new FilesRepo(tx).update(file.id, { state: 'uploading', updated_at: now });
+        if (row.state === 'pending' || row.state === 'failed') await new FilesRepo(tx).update(row.id, { state: 'uploading', updated_at: now });
+        return row;
         // Not durable: lost in a power cut, the upload never started for the client either; recovery drops its temp.
       }, { durable: false });
     } catch (err) {
@@ -104,6 +110,7 @@ export class Transfer {
       await deps.storage.discardTemp(event.id, upload.id).catch(() => undefined);
       throw err;
     }
+    if (file.state === 'complete') t.credit = file.bytes;
     if (file.state === 'pending' || file.state === 'failed') {
       deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path: file.path, state: 'uploading', bytes: 0, size: opts.length ?? file.size });
     }
@@ -304,12 +311,13 @@ export class Transfer {
         throw new GatewayError('checksum_mismatch', `sha256 mismatch for ${this.path}`);
       }
     }
-    await writer.close();
     this.writer = null;
+    await writer.seal();
     const blob = randomId(26);
-    await this.deps.storage.commitTemp(this.event.id, this.upload.id, blob);
+    await this.deps.storage.commitTemp(this.event.id, this.upload.id, blob, true);
     const now = Date.now();
     let previousBlob: string | null = null;
+    let eventCompleted = false;
     let committed: FileRow;
     try {
       committed = await this.deps.db.transaction(async (tx) => {
@@ -330,6 +338,8 @@ export class Transfer {
         await files.update(row.id, fields);
         if (this.upload.protocol === 'tus') await new UploadsRepo(tx).complete(this.upload.id, size, now);
         else await new UploadsRepo(tx).remove(this.upload.id);
+        // Only an announced file can be the last one an event waits for.
+        if (row.size !== null && this.event.completed_at === null) eventCompleted = await markIfEventComplete(tx, this.event.id, now);
         return { ...row, ...fields };
       });
     } catch (err) {
@@ -341,20 +351,9 @@ export class Transfer {
     this.deps.live.end(this.event.id, this.path, this.upload.id, 'complete');
     if (previousBlob) await this.deps.storage.removeBlob(this.event.id, previousBlob).catch(() => undefined);
     this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: 'complete', bytes: size, size });
-    await this.announceIfEventComplete(now);
+    if (eventCompleted) this.deps.bus.emit({ type: 'event.completed', at: now, eventId: this.event.id });
     this.deps.recorder.record({ event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol, action: 'upload', path: this.path, bytes: size, ip: this.owner.ip });
     return committed;
-  }
-
-  /** When the last announced file turns complete, the event is complete (webhooks, live pages). */
-  private async announceIfEventComplete(now: number): Promise<void> {
-    const open = await this.deps.db.get<{ n: number; total: number }>(
-      "SELECT SUM(CASE WHEN state <> 'complete' THEN 1 ELSE 0 END) AS n, COUNT(*) AS total FROM files WHERE event_id = ? AND kind = 'file' AND size IS NOT NULL AND state <> 'removed'",
-      [this.event.id],
-    );
-    if (!open || open.total === 0 || open.n !== 0) return;
-    const first = await this.deps.db.run('UPDATE events SET completed_at = ? WHERE id = ? AND completed_at IS NULL', [now, this.event.id]);
-    if (first.changes === 1) this.deps.bus.emit({ type: 'event.completed', at: now, eventId: this.event.id });
   }
 
   /** The file row may have been removed or renamed away meanwhile; the upload recreates it at its path. */
@@ -434,4 +433,17 @@ export class Transfer {
     this.writer = null;
     this.deps.live.end(this.event.id, this.path, this.upload.id, 'paused');
   }
+}
+
+/**
+ * When the last announced file turns complete, the event is complete (webhooks, live pages). Run in
+ * the commit's transaction: true only for the commit that completed it.
+ */
+async function markIfEventComplete(tx: Queryable, eventId: string, now: number): Promise<boolean> {
+  const open = await tx.get<{ n: number; total: number }>(
+    "SELECT SUM(CASE WHEN state <> 'complete' THEN 1 ELSE 0 END) AS n, COUNT(*) AS total FROM files WHERE event_id = ? AND kind = 'file' AND size IS NOT NULL AND state <> 'removed'",
+    [eventId],
+  );
+  if (!open || open.total === 0 || open.n !== 0) return false;
+  return (await tx.run('UPDATE events SET completed_at = ? WHERE id = ? AND completed_at IS NULL', [now, eventId])).changes === 1;
 }

@@ -89,6 +89,14 @@ class LocalTempWriter implements TempWriter {
     return this.fh.sync();
   }
 
+  async seal(): Promise<void> {
+    try {
+      await touchAndSync(this.fh);
+    } finally {
+      await this.fh.close();
+    }
+  }
+
   close(): Promise<void> {
     return this.fh.close();
   }
@@ -139,8 +147,15 @@ export class LocalBackend implements StorageBackend {
 
   async openTemp(eventId: string, tempId: string): Promise<TempWriter> {
     const path = this.tempPath(eventId, tempId);
-    await mkdir(join(this.dir(eventId), '.partial'), { recursive: true, mode: 0o700 });
-    const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    } catch (err) {
+      // The event's folders are made on its first upload (and again if someone removed them).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(join(this.dir(eventId), '.partial'), { recursive: true, mode: 0o700 });
+      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    }
     const { size } = await fh.stat();
     return new LocalTempWriter(fh, size);
   }
@@ -172,16 +187,15 @@ export class LocalBackend implements StorageBackend {
     };
   }
 
-  async commitTemp(eventId: string, tempId: string, blob: string): Promise<void> {
+  async commitTemp(eventId: string, tempId: string, blob: string, sealed = false): Promise<void> {
     const temp = this.tempPath(eventId, tempId);
-    const fh = await open(temp, 'r+');
-    try {
-      // A fresh mtime tells the orphan sweep this blob is young while its row is being committed.
-      const now = new Date();
-      await fh.utimes(now, now);
-      await fh.sync();
-    } finally {
-      await fh.close();
+    if (!sealed) {
+      const fh = await open(temp, 'r+');
+      try {
+        await touchAndSync(fh);
+      } finally {
+        await fh.close();
+      }
     }
     await rename(temp, this.blobPath(eventId, blob));
     await syncDir(this.dir(eventId));
@@ -276,6 +290,13 @@ async function listDir(path: string, dirs: boolean): Promise<StoredItem[]> {
 }
 
 /** A rename is atomic but not durable until its folder is synced. */
+/** A fresh mtime tells the orphan sweep this blob is young while its row is being committed. */
+async function touchAndSync(fh: FileHandle): Promise<void> {
+  const now = new Date();
+  await fh.utimes(now, now);
+  await fh.sync();
+}
+
 async function syncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {

@@ -36,6 +36,8 @@ export interface TempWriter {
   truncate(size: number): Promise<void>;
   /** Makes everything written so far durable. */
   sync(): Promise<void>;
+  /** Last step before `commitTemp(..., sealed = true)`: durable, marked fresh for the orphan sweep, closed. */
+  seal(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,8 +73,8 @@ export interface StorageBackend {
    * handle stays valid after the commit renames the temp, so a follower reads to the end unbroken.
    */
   openTempReader(eventId: string, tempId: string): Promise<BlobReader>;
-  /** Durable commit: sync the temp, move it to `blob`, sync the folder. Replaces an existing blob. */
-  commitTemp(eventId: string, tempId: string, blob: string): Promise<void>;
+  /** Durable commit: sync the temp (unless its writer `sealed` it), move it to `blob`, sync the folder. Replaces an existing blob. */
+  commitTemp(eventId: string, tempId: string, blob: string, sealed?: boolean): Promise<void>;
   discardTemp(eventId: string, tempId: string): Promise<void>;
   readStream(eventId: string, blob: string, range?: ByteRange): Readable;
   openReader(eventId: string, blob: string): Promise<BlobReader>;

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import contentDisposition from 'content-disposition';
 import rangeParser from 'range-parser';
 import { pipeline } from 'node:stream/promises';
-import type { Download, FileSession } from '../../cache/FileSession.js';
+import type { Download, FileSession, NodeInfo } from '../../cache/FileSession.js';
 import { GatewayError } from '../../shared/errors.js';
 import { baseName } from '../../shared/paths.js';
 import { followStream } from '../../cache/follow.js';
@@ -27,6 +27,11 @@ export async function serveFile(req: Request, res: Response, session: FileSessio
     throw err;
   }
   if (node.kind !== 'file') throw new GatewayError('not_found', `${path} is a folder`);
+  await serveNode(req, res, session, node);
+}
+
+/** GET/HEAD of a complete file already looked up (the HTTP downloads and WebDAV GET share it). */
+export async function serveNode(req: Request, res: Response, session: FileSession, node: NodeInfo): Promise<void> {
   const etag = `"${node.etag}"`;
   setFileHeaders(res, baseName(node.path));
   res.setHeader('ETag', etag);

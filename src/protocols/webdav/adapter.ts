@@ -99,30 +99,50 @@ export class EventAdapter implements Adapter {
       return new EventResource(this, '', null, true, url);
     }
     const path = this.pathOf(url);
-    const session = await this.session();
-    try {
-      return new EventResource(this, path, await dav(() => session.stat(path)));
-    } catch (err) {
-      // An announced file before its upload: lockable, and writable under that lock.
-      const pending = PENDING_METHODS.has(this.request.method) ? await session.announced(path).catch(() => null) : null;
-      if (!pending) throw err;
-      return new EventResource(this, path, null, false, null, pending.id);
-    }
+    const found = await this.lookup(path);
+    if (found.node) return new EventResource(this, path, found.node);
+    // An announced file before its upload: lockable, and writable under that lock.
+    const pending = PENDING_METHODS.has(this.request.method) ? await this.announced(path) : null;
+    if (!pending) throw found.error;
+    return new EventResource(this, path, null, false, null, pending.id);
   }
 
   async newResource(url: URL): Promise<EventResource> {
     const path = this.pathOf(url);
     // An announced, not yet uploaded file: clients (davfs2, Finder) LOCK it before the PUT.
-    const pending = await (await this.session()).announced(path).catch(() => null);
+    const pending = await this.announced(path);
     return new EventResource(this, path, null, false, null, pending?.id ?? null);
   }
 
   async newCollection(url: URL): Promise<EventResource> {
     const path = this.pathOf(url);
-    const session = await this.session();
     // MKCOL on anything that exists is 405 (RFC 4918 §9.3.1).
-    if (path === '' || (await session.stat(path).then(() => true, () => false))) throw new ResourceExistsError('already exists');
+    if (path === '' || (await this.lookup(path)).node) throw new ResourceExistsError('already exists');
     return new EventResource(this, path, null, true);
+  }
+
+  /**
+   * nephele asks for the same resources several times per request (the target, its parent, every
+   * ancestor for locks): each path is looked up once until a write drops the memo.
+   */
+  private readonly lookups = new Map<string, Promise<{ node: NodeInfo | null; error: unknown }>>();
+  private lookup(path: string): Promise<{ node: NodeInfo | null; error: unknown }> {
+    let found = this.lookups.get(path);
+    if (!found) {
+      found = this.session().then((s) => dav(() => s.stat(path))).then((node) => ({ node, error: null }), (error: unknown) => ({ node: null, error }));
+      this.lookups.set(path, found);
+    }
+    return found;
+  }
+
+  private readonly pendingLookups = new Map<string, Promise<NodeInfo | null>>();
+  announced(path: string): Promise<NodeInfo | null> {
+    let found = this.pendingLookups.get(path);
+    if (!found) {
+      found = this.session().then((s) => s.announced(path)).catch(() => null);
+      this.pendingLookups.set(path, found);
+    }
+    return found;
   }
 
   getMethod(): typeof Method {
@@ -161,5 +181,7 @@ export class EventAdapter implements Adapter {
   forgetMetadata(): void {
     this.locks.clear();
     this.props.clear();
+    this.lookups.clear();
+    this.pendingLookups.clear();
   }
 }

@@ -1,8 +1,9 @@
 import type { Request } from 'express';
 import { BadGatewayError, ForbiddenError, PreconditionFailedError, type AuthResponse, type Plugin } from 'nephele';
-import { DavStatusError } from './errors.js';
+import { dav, DavStatusError } from './errors.js';
 import { guardXmlBody } from './xmlBody.js';
 import { propfind } from './propfind.js';
+import { serveNode } from '../http/download.js';
 import type { EventResource } from './resource.js';
 import type { EventAdapter } from './adapter.js';
 import type { DavUser } from './authenticator.js';
@@ -44,6 +45,15 @@ export function gapsPlugin(): Plugin {
       await propfind(request, response, data.resource as EventResource);
       return false;
     },
+    async beforeGet(request, response, data) {
+      // A complete file is sent by the download path (recycled buffers, positional reads, the same
+      // headers as /e/ downloads) instead of nephele's stream pipe, which ran at 0.4x Apache here.
+      const resource = data.resource as EventResource;
+      if (resource.node?.kind !== 'file') return;
+      const session = await resource.adapter.session();
+      await dav(() => serveNode(request, response, session, resource.node!));
+      return false;
+    },
     async preCopy(request, response, data) {
       checkDestination(request, response, data.destination);
     },
@@ -61,7 +71,7 @@ export function gapsPlugin(): Plugin {
       // new file) holds; nephele cannot tell, because the lock on it makes the resource look present.
       if (request.get('If-None-Match')?.trim() !== '*') return;
       const adapter = response.locals.adapter as EventAdapter;
-      if (await (await adapter.session()).announced(adapter.pathOf(data.url)).catch(() => null)) delete request.headers['if-none-match'];
+      if (await adapter.announced(adapter.pathOf(data.url))) delete request.headers['if-none-match'];
     },
     async beforeUnlock(_request, _response, data) {
       // nephele answers a token that matches no lock with 207; RFC 4918 §9.11.1 wants 409 and this precondition.

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Lock, Resource, User } from 'nephele';
-import type { NodeInfo } from '../../cache/FileSession.js';
+import { nodeOf, type NodeInfo } from '../../cache/FileSession.js';
 import type { LockRecord } from '../../cache/nodeMetadata.js';
 import { baseName } from '../../shared/paths.js';
 import type { EventAdapter } from './adapter.js';
@@ -108,15 +108,17 @@ export class EventResource implements Resource {
     const headers = this.adapter.request.headers;
     const mtime = requestedMtime(headers);
     const transfer = await dav(() => session.beginWrite(this.path, { length: declaredLength(headers), sha256: null, createParents: false, resumable: false }));
+    let committed;
     try {
       await transfer.append(input, 0);
-      await transfer.finish(mtime);
+      committed = await transfer.finish(mtime);
     } catch (err) {
       await transfer.abort(true).catch(() => undefined);
       throw asDavError(err);
     }
     if (mtime !== undefined) this.adapter.response.set('X-OC-Mtime', 'accepted');
-    this.node = await dav(() => session.stat(this.path));
+    this.adapter.forgetMetadata();
+    this.node = nodeOf(committed);
   }
 
   async create(): Promise<void> {
@@ -132,6 +134,7 @@ export class EventResource implements Resource {
         throw err;
       });
     }
+    this.adapter.forgetMetadata();
     this.node = await dav(() => session.stat(this.path));
   }
 
