@@ -1,7 +1,7 @@
 import test from 'ava';
 import { request } from 'node:http';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { dav, davEvent, hrefs, LOCK_BODY, type DavEvent } from '../helpers/dav.js';
+import { dav, davEvent, hrefs, LOCK_BODY, PROPFIND_ALL, type DavEvent } from '../helpers/dav.js';
 
 /** The nephele gaps the issue lists, client quirks, and locks shared between gateway nodes. */
 let gw: TestGateway;
@@ -214,4 +214,28 @@ test.serial('a Depth:1 PROPFIND pages through big folders and lists every entry 
   t.is(listed.length, 1006);
   t.is(new Set(listed).size, 1006);
   t.true(listed.includes(new URL(ev.url).pathname + 'big/d1004/'));
+});
+
+test.serial('a listed file is described exactly as a PROPFIND of the file itself describes it', async (t) => {
+  // Plain files in a Depth:1 listing take a shortcut; files with locks or dead properties do not.
+  t.is((await dav('MKCOL', ev.url + 'same/', own)).status, 201);
+  for (const name of ['plain.txt', 'ünï & <odd>.txt', 'with-prop.txt']) {
+    t.is((await dav('PUT', ev.url + 'same/' + encodeURIComponent(name), own, { body: `content of ${name}` })).status, 201);
+  }
+  const patch = '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:"><D:set><D:prop><Z:color>blue</Z:color></D:prop></D:set></D:propertyupdate>';
+  t.is((await dav('PROPPATCH', ev.url + 'same/with-prop.txt', own, { body: patch, headers: XML })).status, 207);
+  const entry = (body: string, name: string) => {
+    const hrefOf = (x: string) => decodeURIComponent(/<D:href>([^<]*)</.exec(x)![1].replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'));
+    const m = [...body.matchAll(/<D:response>.*?<\/D:response>/gs)].map((x) => x[0]).find((x) => hrefOf(x).endsWith('/' + name));
+    if (!m) throw new Error(`no entry for ${name} in ${body.slice(0, 300)}`);
+    return m;
+  };
+  for (const body of ['', PROPFIND_ALL]) {
+    const listing = (await dav('PROPFIND', ev.url + 'same/', own, { headers: { depth: '1', ...(body ? XML : {}) }, body: body || undefined })).body;
+    for (const name of ['plain.txt', 'ünï & <odd>.txt', 'with-prop.txt']) {
+      const self = (await dav('PROPFIND', ev.url + 'same/' + encodeURIComponent(name), own, { headers: { depth: '0', ...(body ? XML : {}) }, body: body || undefined })).body;
+      t.is(entry(listing, name), entry(self, name), name);
+    }
+    t.regex(entry(listing, 'with-prop.txt'), /<color xmlns="urn:x-test:"[^>]*>blue<\/color>/);
+  }
 });

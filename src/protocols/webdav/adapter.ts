@@ -177,6 +177,12 @@ export class EventAdapter implements Adapter {
     return this.props.get(k)!;
   }
 
+  /** Whether `prefetch` found neither locks nor dead properties on the node (the PROPFIND fast path). */
+  isPlain(fileId: number): boolean {
+    const k = nodeKey(fileId);
+    return this.locks.get(k)?.length === 0 && this.props.get(k)?.size === 0;
+  }
+
   /** Writes go to the database; the request caches are simply dropped. */
   forgetMetadata(): void {
     this.locks.clear();

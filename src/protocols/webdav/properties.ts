@@ -11,7 +11,7 @@ const FOLDER_OMITS = new Set(['getcontentlength', 'getcontenttype']);
 /** Windows Explorer sets the modification time through this one (Finder and others through X-OC-Mtime or not at all). */
 const WIN32_MTIME = 'urn:schemas-microsoft-com:%%Win32LastModifiedTime';
 
-const SUPPORTED_LOCK = {
+export const SUPPORTED_LOCK = {
   lockentry: [
     { lockscope: { exclusive: {} }, locktype: { write: {} } },
     { lockscope: { shared: {} }, locktype: { write: {} } },
