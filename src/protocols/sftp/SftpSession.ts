@@ -28,26 +28,28 @@ const QUEUE_BYTES = 32 * 1024 * 1024;
 const QUEUE_JOBS = 256;
 
 /**
- * Recycles READ reply buffers: ssh2 copies channel data into its own packet synchronously when the
- * SSH window allows, so a buffer whose write completed at once can serve the next READ. Without it,
- * a 1 GiB download allocates 1 GiB of short-lived external memory and the GC dominates the profile.
+ * Recycles packet buffers (READ replies, WRITE requests): a 1 GiB download would otherwise allocate
+ * 1 GiB of short-lived external memory and the GC dominates the profile. A reply buffer comes back
+ * when the channel's write callback says ssh2 has sent (copied and encrypted) all of it.
  */
 export class BufferPool implements ReplyBuffers {
-  private readonly free: ArrayBuffer[] = [];
-  private readonly mine = new WeakSet<ArrayBuffer>();
+  private readonly free: Buffer[] = [];
+  private readonly mine = new WeakSet<ArrayBufferLike>();
   constructor(private readonly size: number, private readonly keep = 24) {}
 
   take(n: number): Buffer {
     if (n > this.size || n < 65_536) return Buffer.allocUnsafe(n);
-    const ab = this.free.pop() ?? new ArrayBuffer(this.size);
-    this.mine.add(ab);
-    return Buffer.from(ab, 0, n);
+    // allocUnsafeSlow: a buffer of its own, not zero-filled (new ArrayBuffer would be).
+    const whole = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    this.mine.add(whole.buffer);
+    return whole.subarray(0, n);
   }
 
-  /** Called once the channel no longer holds `b`. */
+  /** Called once nothing holds `b` any more. */
   give(b: Buffer): void {
-    const ab = b.buffer as ArrayBuffer;
-    if (this.mine.has(ab) && this.free.length < this.keep && !this.free.includes(ab)) this.free.push(ab);
+    if (!this.mine.has(b.buffer) || this.free.length >= this.keep) return;
+    this.mine.delete(b.buffer);
+    this.free.push(Buffer.from(b.buffer, 0, this.size));
   }
 }
 
@@ -82,6 +84,8 @@ export class SftpSession {
     private readonly log: Logger,
     private readonly onActivity: () => void,
     private readonly pool: BufferPool | null = null,
+    /** Holds the connection's socket writes until the end of this tick (see flush). */
+    private readonly cork: () => void = () => undefined,
   ) {
     this.framer = new PacketFramer(pool ? (n) => pool.take(n) : undefined);
   }
@@ -177,6 +181,9 @@ export class SftpSession {
   }
 
   private flush(): void {
+    // ssh2 writes every SSH packet (32 KiB of data at most) to the socket at once: corked, a batch
+    // of replies leaves in one writev instead of dozens of write calls.
+    if (this.replies.has(this.sendSeq)) this.cork();
     for (let r = this.replies.get(this.sendSeq); r; r = this.replies.get(this.sendSeq)) {
       this.replies.delete(this.sendSeq++);
       this.send(r);
@@ -185,9 +192,9 @@ export class SftpSession {
 
   private send(packet: Buffer): void {
     if (this.closed || !this.channel.writable) return;
-    this.channel.write(packet);
-    // Nothing buffered means ssh2 has already copied the bytes into its own packets.
-    if (this.pool && this.channel.writableLength === 0) this.pool.give(packet);
+    const pool = this.pool;
+    if (pool) this.channel.write(packet, () => pool.give(packet));
+    else this.channel.write(packet);
   }
 
   private maybeFinish(): void {

@@ -195,7 +195,7 @@ export class SftpServer {
       channel.on('close', () => conn.trees.delete(tree));
       const pool = new BufferPool(MAX_IO + 13);
       const ops = new Operations(tree, this.limits.handlesPerSession, pool);
-      new SftpSession(channel, ops, this.deps.log, () => (conn.lastActivity = Date.now()), pool).start();
+      new SftpSession(channel, ops, this.deps.log, () => (conn.lastActivity = Date.now()), pool, () => corkForTick(conn.socket)).start();
     });
   }
 
@@ -233,4 +233,11 @@ export class SftpServer {
     await closed;
     clearTimeout(timer);
   }
+}
+
+/** Corks `socket` until the end of the current tick (once per tick, however many callers). */
+function corkForTick(socket: Socket): void {
+  if (socket.writableCorked > 0 || socket.destroyed) return;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
 }
