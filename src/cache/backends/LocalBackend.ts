@@ -316,7 +316,6 @@ async function listDir(path: string, dirs: boolean): Promise<StoredItem[]> {
   return out;
 }
 
-/** A rename is atomic but not durable until its folder is synced. */
 /** A fresh mtime tells the orphan sweep this blob is young while its row is being committed. */
 async function touchAndSync(fh: FileHandle): Promise<void> {
   const now = new Date();
@@ -324,6 +323,7 @@ async function touchAndSync(fh: FileHandle): Promise<void> {
   await fh.sync();
 }
 
+/** A rename is atomic but not durable until its folder is synced. */
 async function syncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {

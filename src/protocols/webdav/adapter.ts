@@ -126,23 +126,16 @@ export class EventAdapter implements Adapter {
    * ancestor for locks): each path is looked up once until a write drops the memo.
    */
   private readonly lookups = new Map<string, Promise<{ node: NodeInfo | null; error: unknown }>>();
+  private readonly pendingLookups = new Map<string, Promise<NodeInfo | null>>();
+
   private lookup(path: string): Promise<{ node: NodeInfo | null; error: unknown }> {
-    let found = this.lookups.get(path);
-    if (!found) {
-      found = this.session().then((s) => dav(() => s.stat(path))).then((node) => ({ node, error: null }), (error: unknown) => ({ node: null, error }));
-      this.lookups.set(path, found);
-    }
-    return found;
+    return memo(this.lookups, path, () =>
+      this.session().then((s) => dav(() => s.stat(path))).then((node) => ({ node, error: null }), (error: unknown) => ({ node: null, error })),
+    );
   }
 
-  private readonly pendingLookups = new Map<string, Promise<NodeInfo | null>>();
   announced(path: string): Promise<NodeInfo | null> {
-    let found = this.pendingLookups.get(path);
-    if (!found) {
-      found = this.session().then((s) => s.announced(path)).catch(() => null);
-      this.pendingLookups.set(path, found);
-    }
-    return found;
+    return memo(this.pendingLookups, path, () => this.session().then((s) => s.announced(path)).catch(() => null));
   }
 
   getMethod(): typeof Method {
@@ -190,4 +183,10 @@ export class EventAdapter implements Adapter {
     this.lookups.clear();
     this.pendingLookups.clear();
   }
+}
+
+function memo<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  let v = cache.get(key);
+  if (v === undefined) cache.set(key, (v = make()));
+  return v;
 }

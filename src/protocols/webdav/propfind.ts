@@ -156,14 +156,14 @@ export async function propfind(request: Request, response: AuthResponse, resourc
     const childInherited = await inheritedLocks(resource, true);
     // One page of the folder at a time: memory stays bounded whatever the folder's size.
     const session = await resource.adapter.session();
+    const fast = q.kind === 'allprop' && q.names.length === 0 && childInherited.length === 0;
+    const base = resource.adapter.baseUrl.pathname;
     let after: string | null = null;
     for (;;) {
       const page: NodeInfo[] = await session.list(resource.path, after, PAGE);
       const children = page.map((n) => new EventResource(resource.adapter, n.path, n));
       await resource.adapter.prefetch(page);
       let batch = '';
-      const fast = q.kind === 'allprop' && q.names.length === 0 && childInherited.length === 0;
-      const base = resource.adapter.baseUrl.pathname;
       for (const child of children) {
         const n = child.node!;
         batch += fast && n.kind === 'file' && resource.adapter.isPlain(n.id!) ? plainFileAllprop(base + encodeUrlPath(n.path), n) : await renderResponse(child, q, childInherited);
