@@ -352,6 +352,27 @@ export class FileSession {
     this.can('write');
     const path = canonicalPath(rawPath);
     if (path === '') throw new GatewayError('conflict', 'cannot write to the event root');
+    const owner = { who: this.principal.name, protocol: this.ctx.protocol, ip: this.ctx.ip };
+    if (!opts.resumable) {
+      // A new or complete file has nobody following its upload: it needs no row until its commit.
+      const existing = await new FilesRepo(this.deps.db).byPath(this.event.id, path);
+      if (existing?.kind === 'dir' && existing.state !== 'removed') throw new GatewayError('conflict', `${path} is a folder`);
+      const current = existing?.state === 'removed' ? undefined : existing;
+      if (!current || current.state === 'complete') {
+        // Read-only here (the client hears of a missing folder before it sends); the commit checks again.
+        if (!opts.createParents) await this.prepareParents(this.deps.db, path, false, Date.now());
+        const place = async (tx: Queryable, now: number): Promise<FileRow | undefined> => {
+          const files = new FilesRepo(tx);
+          await this.prepareParents(tx, path, opts.createParents, now);
+          const row = await files.byPath(this.event.id, path);
+          if (row?.kind === 'dir' && row.state !== 'removed') throw new GatewayError('conflict', `${path} is a folder`);
+          if (row?.state !== 'removed') return row;
+          await files.remove(row.id);
+          return undefined;
+        };
+        return Transfer.start(this.deps, this.event, path, current, place, opts, owner);
+      }
+    }
     const prepare = async (tx: Queryable, now: number): Promise<FileRow> => {
       const files = new FilesRepo(tx);
       await this.prepareParents(tx, path, opts.createParents, now);
@@ -365,7 +386,7 @@ export class FileSession {
       });
       return (await files.byId(id))!;
     };
-    return Transfer.begin(this.deps, this.event, prepare, opts, { who: this.principal.name, protocol: this.ctx.protocol, ip: this.ctx.ip });
+    return Transfer.begin(this.deps, this.event, prepare, opts, owner);
   }
 
   /** A resumable upload of this event, for its creator's kind of principal (owner or admin). */

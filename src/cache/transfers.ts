@@ -7,6 +7,7 @@ import { UploadsRepo } from '../db/repos/uploads.js';
 import type { EventRow, FileRow, UploadRow } from '../db/repos/rows.js';
 import { GatewayError, toGatewayError } from '../shared/errors.js';
 import { randomId } from '../shared/ids.js';
+import { baseName, parentOf } from '../shared/paths.js';
 import type { CacheDeps } from './deps.js';
 import type { TempWriter } from './backends/StorageBackend.js';
 
@@ -22,6 +23,12 @@ export interface WriteOptions {
   /** Start from the file's current content instead of empty (SFTP OPEN without TRUNC: resume, in-place writes). */
   keepExisting?: boolean;
 }
+
+/**
+ * Run inside an unregistered upload's commit: makes sure the parents exist (or fails), refuses a
+ * folder in the way, and returns the row now at the path, if any.
+ */
+export type Placement = (tx: Queryable, now: number) => Promise<FileRow | undefined>;
 
 export interface TransferOwner {
   who: string;
@@ -48,6 +55,11 @@ export class Transfer {
     readonly event: EventRow,
     private readonly owner: TransferOwner,
     public offset: number,
+    /**
+     * Set for an upload that wrote nothing to the database when it started (`Transfer.start`): the
+     * commit settles its row, parents and quota alone. Null for registered uploads (`begin`).
+     */
+    private readonly place: Placement | null = null,
   ) {
     this.hash = offset === 0 ? createHash('sha256') : null;
     this.hashedUpTo = 0;
@@ -87,7 +99,7 @@ export class Transfer {
     };
     const t = new Transfer(deps, upload, event, owner, 0);
     // The temp blob exists before the upload row does, so a follower that finds the row can open it.
-    await t.open();
+    await t.open(true);
     let file: FileRow;
     try {
       file = await deps.db.transaction(async (tx) => {
@@ -126,6 +138,42 @@ export class Transfer {
     return t;
   }
 
+  /**
+   * Starts an upload that nobody follows (a new or complete file, not resumable: WebDAV PUT, SFTP)
+   * without touching the database: no upload row, no reservation, no state change. The commit in
+   * `finish` makes the row (parents included, via `place`) and checks the quota exactly, so a small
+   * file costs one transaction instead of two. A crash leaves only a temp, which the sweep removes.
+   */
+  static async start(deps: CacheDeps, event: EventRow, path: string, existing: FileRow | undefined, place: Placement, opts: WriteOptions, owner: TransferOwner): Promise<Transfer> {
+    const now = Date.now();
+    if (opts.length !== null && (!Number.isSafeInteger(opts.length) || opts.length < 0)) throw new GatewayError('bad_request', 'invalid length');
+    const upload: UploadRow = {
+      id: randomId(26), completed_at: null, event_id: event.id, path, length: opts.length, reserved: 0, offset_bytes: 0,
+      sha256: opts.sha256, protocol: owner.protocol, created_by: owner.who, created_at: now, updated_at: now,
+    };
+    const t = new Transfer(deps, upload, event, owner, 0, place);
+    if (existing?.state === 'complete') t.credit = existing.bytes;
+    // A declared length that cannot fit is refused before any byte; concurrent uploads are settled by the commit.
+    if (opts.length !== null && opts.length > 0) {
+      const e = await new EventsRepo(deps.db).byId(event.id);
+      if (!e || opts.length > e.quota_bytes - e.used_bytes - e.reserved_bytes + t.credit) {
+        throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
+      }
+    }
+    await t.open(true);
+    if (!existing) deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path, state: 'uploading', bytes: 0, size: opts.length });
+    deps.live.start(event.id, path, upload.id, opts.length, 0);
+    if (opts.keepExisting && existing?.state === 'complete' && existing.blob) {
+      try {
+        await t.seed(existing.blob);
+      } catch (err) {
+        await t.abort(true);
+        throw toGatewayError(err);
+      }
+    }
+    return t;
+  }
+
   /** Picks up a resumable upload (tus) after a dropped connection or a restart. */
   static async resume(deps: CacheDeps, event: EventRow, upload: UploadRow, owner: TransferOwner): Promise<Transfer> {
     const onDisk = (await deps.storage.tempSize(event.id, upload.id)) ?? 0;
@@ -137,8 +185,8 @@ export class Transfer {
     return t;
   }
 
-  private async open(): Promise<TempWriter> {
-    this.writer ??= await this.deps.storage.openTemp(this.event.id, this.upload.id);
+  private async open(fresh = false): Promise<TempWriter> {
+    this.writer ??= await this.deps.storage.openTemp(this.event.id, this.upload.id, fresh);
     return this.writer;
   }
 
@@ -312,9 +360,14 @@ export class Transfer {
       }
     }
     this.writer = null;
-    await writer.seal();
     const blob = randomId(26);
-    await this.deps.storage.commitTemp(this.event.id, this.upload.id, blob, true);
+    try {
+      await writer.commit(blob);
+    } catch (err) {
+      await this.deps.storage.removeBlob(this.event.id, blob).catch(() => undefined);
+      await this.release();
+      throw toGatewayError(err);
+    }
     const now = Date.now();
     let previousBlob: string | null = null;
     let eventCompleted = false;
@@ -322,9 +375,9 @@ export class Transfer {
     try {
       committed = await this.deps.db.transaction(async (tx) => {
         const files = new FilesRepo(tx);
-        const row = await this.ensureRow(tx, now);
-        previousBlob = row.blob;
-        const replaced = row.state === 'complete' ? row.bytes : 0;
+        const row = this.place ? await this.place(tx, now) : await this.ensureRow(tx, now);
+        previousBlob = row?.blob ?? null;
+        const replaced = row?.state === 'complete' ? row.bytes : 0;
         const delta = size - replaced;
         const r = await tx.run(
           'UPDATE events SET used_bytes = used_bytes + ?, reserved_bytes = MAX(0, reserved_bytes - ?) WHERE id = ? AND used_bytes + ? <= quota_bytes',
@@ -333,11 +386,17 @@ export class Transfer {
         if (r.changes !== 1) throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
         const fields = {
           state: 'complete' as const, blob, bytes: size, size, actual_sha256: actual,
-          sha256: this.upload.sha256 ?? (row.state === 'complete' ? null : row.sha256), mtime: mtime ?? now, updated_at: now,
+          sha256: this.upload.sha256 ?? (row && row.state !== 'complete' ? row.sha256 : null), mtime: mtime ?? now, updated_at: now,
         };
+        if (!row) {
+          // An unannounced file: its size column stays null (that column is the announced size).
+          return files.insertComplete({ event_id: this.event.id, path: this.path, parent: parentOf(this.path), name: baseName(this.path), ...fields, size: null, now });
+        }
         await files.update(row.id, fields);
-        if (this.upload.protocol === 'tus') await new UploadsRepo(tx).complete(this.upload.id, size, now);
-        else await new UploadsRepo(tx).remove(this.upload.id);
+        if (!this.place) {
+          if (this.upload.protocol === 'tus') await new UploadsRepo(tx).complete(this.upload.id, size, now);
+          else await new UploadsRepo(tx).remove(this.upload.id);
+        }
         // Only an announced file can be the last one an event waits for.
         if (row.size !== null && this.event.completed_at === null) eventCompleted = await markIfEventComplete(tx, this.event.id, now);
         return { ...row, ...fields };
@@ -388,10 +447,12 @@ export class Transfer {
     await this.writer?.close().catch(() => undefined);
     this.writer = null;
     await this.deps.storage.discardTemp(this.event.id, this.upload.id).catch(() => undefined);
-    await this.deps.db.transaction(async (tx) => {
-      await new EventsRepo(tx).adjust(this.event.id, 0, -this.upload.reserved);
-      await new UploadsRepo(tx).remove(this.upload.id);
-    });
+    if (!this.place) {
+      await this.deps.db.transaction(async (tx) => {
+        await new EventsRepo(tx).adjust(this.event.id, 0, -this.upload.reserved);
+        await new UploadsRepo(tx).remove(this.upload.id);
+      });
+    }
     this.deps.live.end(this.event.id, this.path, this.upload.id, outcome);
     this.done = true;
   }
@@ -400,7 +461,8 @@ export class Transfer {
   private async fail(reason: 'checksum_mismatch' | 'aborted'): Promise<void> {
     await this.release(reason === 'aborted' ? 'aborted' : 'failed');
     const now = Date.now();
-    const row = await new FilesRepo(this.deps.db).byPath(this.event.id, this.path);
+    // An unregistered upload changed no row, so there is none to put back.
+    const row = this.place ? undefined : await new FilesRepo(this.deps.db).byPath(this.event.id, this.path);
     if (row && row.kind === 'file' && row.state !== 'complete') {
       const state = reason === 'checksum_mismatch' ? 'failed' : row.size !== null ? 'pending' : null;
       if (state === null) await new FilesRepo(this.deps.db).remove(row.id);

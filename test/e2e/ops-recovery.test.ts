@@ -61,3 +61,64 @@ test('start-up recovery drops interrupted non-resumable uploads, resets states, 
   t.like(g3.recovery, { uploadsDropped: 0, statesReset: 0, orphanBlobs: 0, quotaFixed: 0, tempsRemoved: 0, interruptedRuns: 0 }, 'a second start finds nothing left');
   await g3.stop(0);
 });
+
+/**
+ * WebDAV PUT and SFTP uploads of new (unannounced) files write nothing to the database until their
+ * commit: these are the cases where that could go wrong.
+ */
+test('an unannounced upload has no row until its commit; a crash leaves only a temp; a folder removed meanwhile fails the commit cleanly', async (t) => {
+  const sub = join(dir, 'lazy');
+  const config = parseConfig({ ...(TEST_CONFIG as object), dataDir: sub } as Json);
+  const g1 = await Gateway.create(config, { log: createLogger('silent') });
+  await g1.accounts.add('carol', 'sender', 'carol-password-long');
+  const carol = (await g1.db.get<{ id: number }>("SELECT id FROM users WHERE name = 'carol'"))!;
+  const principal = { kind: 'sender' as const, id: carol.id, name: 'carol' };
+  const { event } = await g1.events.create(principal, { files: [] });
+  const session = await g1.events.open(principal, event.id, { protocol: 'webdav', ip: '127.0.0.1' });
+  const rows = async () => (await g1.db.query<{ path: string; state: string }>('SELECT path, state FROM files WHERE event_id = ? ORDER BY path', [event.id])).map((r) => `${r.path}:${r.state}`);
+  const uploads = async () => (await g1.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM uploads'))!.n;
+
+  const up = await session.beginWrite('new.txt', { length: 5, sha256: null, createParents: false, resumable: false });
+  await up.writeAt(Buffer.from('hello'), 0);
+  t.deepEqual(await rows(), [], 'nothing in the database while the bytes arrive');
+  t.is(await uploads(), 0);
+  const done = await up.finish();
+  t.like(done, { path: 'new.txt', state: 'complete', bytes: 5, size: null });
+  t.deepEqual(await rows(), ['new.txt:complete']);
+  t.is((await g1.db.get<{ used_bytes: number }>('SELECT used_bytes FROM events WHERE id = ?', [event.id]))!.used_bytes, 5);
+
+  // Overwrite: the old content stays served until the commit, then the quota counts the new size only.
+  const over = await session.beginWrite('new.txt', { length: 3, sha256: null, createParents: false, resumable: false });
+  await over.writeAt(Buffer.from('bye'), 0);
+  t.is((await session.stat('new.txt')).size, 5);
+  await over.finish();
+  t.is((await session.stat('new.txt')).size, 3);
+  t.is((await g1.db.get<{ used_bytes: number }>('SELECT used_bytes FROM events WHERE id = ?', [event.id]))!.used_bytes, 3);
+
+  // Missing folder: refused before any byte; folder removed during the upload: refused at commit, nothing left.
+  await t.throwsAsync(session.beginWrite('nodir/x.txt', { length: 1, sha256: null, createParents: false, resumable: false }), { message: /does not exist/ });
+  await session.mkdir('dir');
+  const orphan = await session.beginWrite('dir/x.txt', { length: 1, sha256: null, createParents: false, resumable: false });
+  await orphan.writeAt(Buffer.from('x'), 0);
+  await session.remove('dir', { recursive: true });
+  await t.throwsAsync(orphan.finish(), { message: /does not exist/ });
+  t.deepEqual(await rows(), ['new.txt:complete']);
+  const storage = join(sub, 'storage', event.id);
+  const { readdir } = await import('node:fs/promises');
+  t.deepEqual(await readdir(join(storage, '.partial')), [], 'the failed upload left no temp');
+
+  // A declared length beyond the quota is refused before a temp exists.
+  await t.throwsAsync(session.beginWrite('huge.bin', { length: 10 * 2 ** 40, sha256: null, createParents: false, resumable: false }), { message: /quota/ });
+  t.deepEqual(await readdir(join(storage, '.partial')), []);
+
+  // Crash mid-upload: only the temp exists, and start-up removes it.
+  const crashed = await session.beginWrite('crash.bin', { length: 100, sha256: null, createParents: false, resumable: false });
+  await crashed.writeAt(Buffer.alloc(50, 1), 0);
+  t.true(existsSync(join(storage, '.partial', crashed.id)));
+  await g1.stop(0);
+  const g2 = await Gateway.create(config, { log: createLogger('silent') });
+  t.like(g2.recovery, { uploadsDropped: 0, statesReset: 0, tempsRemoved: 1, quotaFixed: 0 });
+  t.false(existsSync(join(storage, '.partial', crashed.id)));
+  t.deepEqual((await g2.db.query<{ path: string }>('SELECT path FROM files WHERE event_id = ?', [event.id])).map((r) => r.path), ['new.txt']);
+  await g2.stop(0);
+});

@@ -19,6 +19,8 @@ const READ_MIN = 256 * 1024;
 const READ_MAX = 2 * 1024 * 1024;
 
 const FLUSH_BEHIND = 32 * 1024 * 1024;
+/** Event folders kept open for commits (one descriptor each). */
+const FOLDER_HANDLES = 64;
 
 /**
  * Starts writeback while an upload goes on (a datasync every FLUSH_BEHIND bytes, one at a time,
@@ -77,9 +79,23 @@ class PositionedWritable extends Writable {
   }
 }
 
+/**
+ * A committed blob keeps its temp's mtime, and the orphan sweep goes by age: a temp last written
+ * longer ago than this is touched before its commit, so the sweep cannot take it before its row lands.
+ */
+const TOUCH_AFTER_MS = 60_000;
+
+/** Where a temp goes on commit, and how its folder is flushed (owned by the backend). */
+interface CommitTarget {
+  temp: string;
+  blobPath(blob: string): string;
+  syncFolder(): Promise<void>;
+}
+
 class LocalTempWriter implements TempWriter {
   private readonly flush: FlushBehind;
-  constructor(private readonly fh: FileHandle, public size: number) {
+  private lastWrite = Date.now();
+  constructor(private readonly fh: FileHandle, public size: number, private readonly target: CommitTarget) {
     this.flush = new FlushBehind(fh);
   }
 
@@ -90,6 +106,7 @@ class LocalTempWriter implements TempWriter {
       done += bytesWritten;
     }
     this.flush.wrote(data.length);
+    this.lastWrite = Date.now();
     this.size = Math.max(this.size, position + data.length);
   }
 
@@ -99,6 +116,7 @@ class LocalTempWriter implements TempWriter {
       await drainInto(source, sink);
     } finally {
       this.size = Math.max(this.size, position + sink.written);
+      this.lastWrite = Date.now();
     }
     return sink.written;
   }
@@ -116,9 +134,19 @@ class LocalTempWriter implements TempWriter {
     return this.fh.sync();
   }
 
-  async seal(): Promise<void> {
+  /**
+   * Renames first and then flushes the data and the folder entry at once (two fsyncs in flight, one
+   * wait): the blob's name means nothing until a database row points at it, and that commit comes
+   * after both flushes. A failure leaves at most an unreferenced blob, which the sweep removes.
+   */
+  async commit(blob: string): Promise<void> {
     try {
-      await touchAndSync(this.fh);
+      if (Date.now() - this.lastWrite > TOUCH_AFTER_MS) {
+        const now = new Date();
+        await this.fh.utimes(now, now);
+      }
+      await rename(this.target.temp, this.target.blobPath(blob));
+      await Promise.all([this.fh.sync(), this.target.syncFolder()]);
     } finally {
       await this.fh.close();
     }
@@ -169,22 +197,66 @@ export class LocalBackend implements StorageBackend {
 
   async removeContainer(eventId: string): Promise<void> {
     this.durableContainers.delete(eventId);
+    this.dropFolderHandle(eventId);
     await rm(this.dir(eventId), { recursive: true, force: true });
   }
 
-  async openTemp(eventId: string, tempId: string): Promise<TempWriter> {
+  async openTemp(eventId: string, tempId: string, fresh = false): Promise<TempWriter> {
     const path = this.tempPath(eventId, tempId);
+    // A fresh temp is new by construction (generated id): O_EXCL says so, and its size needs no stat.
+    const flags = constants.O_RDWR | constants.O_CREAT | (fresh ? constants.O_EXCL : 0);
     let fh: FileHandle;
     try {
-      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+      fh = await open(path, flags, 0o600);
     } catch (err) {
       // The event's folders are made on its first upload (and again if someone removed them).
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await mkdir(join(this.dir(eventId), '.partial'), { recursive: true, mode: 0o700 });
-      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+      this.dropFolderHandle(eventId);
+      this.durableContainers.delete(eventId);
+      fh = await open(path, flags, 0o600);
     }
-    const { size } = await fh.stat();
-    return new LocalTempWriter(fh, size);
+    const size = fresh ? 0 : (await fh.stat()).size;
+    return new LocalTempWriter(fh, size, {
+      temp: path,
+      blobPath: (blob) => this.blobPath(eventId, blob),
+      syncFolder: () => this.syncContainer(eventId),
+    });
+  }
+
+  /**
+   * Open handles of recently used event folders, so flushing a folder after a commit is one fsync
+   * rather than open, fsync, close. FileHandle.close waits for operations in flight, so evicting a
+   * handle that another commit is syncing is safe.
+   */
+  private readonly folderHandles = new Map<string, Promise<FileHandle>>();
+
+  private async syncContainer(eventId: string): Promise<void> {
+    let handle = this.folderHandles.get(eventId);
+    if (handle) {
+      this.folderHandles.delete(eventId);
+    } else {
+      handle = open(this.dir(eventId), 'r');
+      handle.catch(() => this.folderHandles.delete(eventId));
+      if (this.folderHandles.size >= FOLDER_HANDLES) {
+        const [oldest, evicted] = this.folderHandles.entries().next().value!;
+        this.folderHandles.delete(oldest);
+        void evicted.then((fh) => fh.close()).catch(() => undefined);
+      }
+    }
+    this.folderHandles.set(eventId, handle);
+    await (await handle).sync();
+    if (!this.durableContainers.has(eventId)) {
+      await syncDir(this.root);
+      this.durableContainers.add(eventId);
+    }
+  }
+
+  private dropFolderHandle(eventId: string): void {
+    const handle = this.folderHandles.get(eventId);
+    if (!handle) return;
+    this.folderHandles.delete(eventId);
+    void handle.then((fh) => fh.close()).catch(() => undefined);
   }
 
   async tempSize(eventId: string, tempId: string): Promise<number | null> {
@@ -212,24 +284,6 @@ export class LocalBackend implements StorageBackend {
       read: async (buffer, offset, length, position) => (await fh.read(buffer, offset, length, position)).bytesRead,
       close: () => fh.close(),
     };
-  }
-
-  async commitTemp(eventId: string, tempId: string, blob: string, sealed = false): Promise<void> {
-    const temp = this.tempPath(eventId, tempId);
-    if (!sealed) {
-      const fh = await open(temp, 'r+');
-      try {
-        await touchAndSync(fh);
-      } finally {
-        await fh.close();
-      }
-    }
-    await rename(temp, this.blobPath(eventId, blob));
-    await syncDir(this.dir(eventId));
-    if (!this.durableContainers.has(eventId)) {
-      await syncDir(this.root);
-      this.durableContainers.add(eventId);
-    }
   }
 
   async discardTemp(eventId: string, tempId: string): Promise<void> {
@@ -270,7 +324,7 @@ export class LocalBackend implements StorageBackend {
     const tempId = `copy-${target}`;
     const temp = this.tempPath(eventId, tempId);
     await copyFile(this.blobPath(eventId, source), temp, constants.COPYFILE_FICLONE);
-    await this.commitTemp(eventId, tempId, target);
+    await (await this.openTemp(eventId, tempId)).commit(target);
   }
 
   async removeBlob(eventId: string, blob: string): Promise<void> {
@@ -314,13 +368,6 @@ async function listDir(path: string, dirs: boolean): Promise<StoredItem[]> {
     }
   }
   return out;
-}
-
-/** A fresh mtime tells the orphan sweep this blob is young while its row is being committed. */
-async function touchAndSync(fh: FileHandle): Promise<void> {
-  const now = new Date();
-  await fh.utimes(now, now);
-  await fh.sync();
 }
 
 /** A rename is atomic but not durable until its folder is synced. */

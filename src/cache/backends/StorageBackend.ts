@@ -36,8 +36,11 @@ export interface TempWriter {
   truncate(size: number): Promise<void>;
   /** Makes everything written so far durable. */
   sync(): Promise<void>;
-  /** Last step before `commitTemp(..., sealed = true)`: durable, marked fresh for the orphan sweep, closed. */
-  seal(): Promise<void>;
+  /**
+   * Durable commit of everything written: the temp becomes `blob` (replacing one of that name), its
+   * data and name are flushed, the writer is closed. Visible to nobody until a row points at `blob`.
+   */
+  commit(blob: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,7 +68,8 @@ export interface StorageBackend {
   init(): Promise<void>;
   createContainer(eventId: string): Promise<void>;
   removeContainer(eventId: string): Promise<void>;
-  openTemp(eventId: string, tempId: string): Promise<TempWriter>;
+  /** `fresh`: the temp is new (a generated id), so it is created exclusively and starts empty. */
+  openTemp(eventId: string, tempId: string, fresh?: boolean): Promise<TempWriter>;
   tempSize(eventId: string, tempId: string): Promise<number | null>;
   listTemps(eventId: string): Promise<string[]>;
   /**
@@ -73,8 +77,6 @@ export interface StorageBackend {
    * handle stays valid after the commit renames the temp, so a follower reads to the end unbroken.
    */
   openTempReader(eventId: string, tempId: string): Promise<BlobReader>;
-  /** Durable commit: sync the temp (unless its writer `sealed` it), move it to `blob`, sync the folder. Replaces an existing blob. */
-  commitTemp(eventId: string, tempId: string, blob: string, sealed?: boolean): Promise<void>;
   discardTemp(eventId: string, tempId: string): Promise<void>;
   readStream(eventId: string, blob: string, range?: ByteRange): Readable;
   openReader(eventId: string, blob: string): Promise<BlobReader>;

@@ -65,6 +65,16 @@ export class FilesRepo {
     return r.lastId;
   }
 
+  /** A file that arrives complete in one step (an unannounced upload's commit); returns its row. */
+  async insertComplete(f: Omit<NewFile, 'kind' | 'state'> & Pick<FileRow, 'blob' | 'bytes' | 'actual_sha256' | 'mtime' | 'updated_at'>): Promise<FileRow> {
+    const rows = await this.db.query<FileRow>(
+      `INSERT INTO files (event_id, path, parent, name, kind, size, sha256, state, blob, bytes, actual_sha256, mtime, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 'file', ?, ?, 'complete', ?, ?, ?, ?, ?, ?) RETURNING *`,
+      [f.event_id, f.path, f.parent, f.name, f.size, f.sha256, f.blob, f.bytes, f.actual_sha256, f.mtime, f.now, f.updated_at],
+    );
+    return rows[0]!;
+  }
+
   async update(id: number, fields: Partial<Omit<FileRow, 'id' | 'event_id'>>): Promise<void> {
     const keys = Object.keys(fields) as Array<keyof typeof fields>;
     if (keys.length === 0) return;
