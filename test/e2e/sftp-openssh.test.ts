@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { run, scp, sftpBatch, sha256File, type Login } from '../helpers/sftp.js';
 import { hasTool } from '../helpers/tools.js';
+import { installed as packetPoolInstalled, pooledFree } from '../../src/protocols/sftp/packetBuffers.js';
 
 // OpenSSH sftp and scp against the gateway: a sender fills an event, a recipient reads it and cannot change it.
 const ready = hasTool('sftp') && hasTool('scp') && hasTool('sshpass');
@@ -83,6 +84,9 @@ test.serial('recipient lands in the event root and downloads everything byte-ide
   t.regex(r.stdout, /Remote working directory: \/\n/);
   t.regex(r.stdout, /dr-xr-xr-x .* src/);
   for (const f of files) t.is(await sha256File(join(dl, f.path)), f.sha256, f.path);
+  // The 200 MiB download went out in recycled packet buffers (packetBuffers.ts), and arrived intact above.
+  t.true(packetPoolInstalled, 'ssh2 packet pool installed (ssh2 1.17 with its native binding)');
+  t.true(pooledFree() > 0, 'packet buffers came back from the socket');
 });
 
 for (const [what, cmd] of [

@@ -13,6 +13,7 @@ import { Operations } from './operations.js';
 import { BufferPool, SftpSession, type SftpChannel } from './SftpSession.js';
 import { MAX_IO } from './codec.js';
 import { VirtualTree } from './tree.js';
+import { recyclePackets } from './packetBuffers.js';
 
 export interface SftpLimits {
   /** Time from TCP connect to a successful login (OpenSSH LoginGraceTime). */
@@ -145,6 +146,7 @@ export class SftpServer {
       return;
     }
     if (socket.destroyed) return;
+    recyclePackets(socket);
     this.ssh.injectSocket(socket);
     socket.resume();
   }
