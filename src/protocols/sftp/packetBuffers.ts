@@ -17,8 +17,8 @@ import type { Socket } from 'node:net';
 const CAPACITY = 32 * 1024 + 256;
 /** Smaller packets come from Node's shared 8 KiB slab anyway. */
 const MIN_POOLED = 4096;
-/** Enough for several connections' socket queues; beyond it, buffers are left to the GC. */
-const MAX_FREE = 512;
+/** Two connections' worth of SSH window (2 MiB each); beyond it, buffers are left to the GC. */
+const MAX_FREE = 128;
 
 const free: Buffer[] = [];
 const pooled = new WeakSet<ArrayBufferLike>();
