@@ -46,6 +46,8 @@ export class Transfer {
   private hash: Hash | null;
   private hashedUpTo: number;
   private done = false;
+  /** An unregistered upload of a path that had no file: its end is announced as `removed` if it fails. */
+  private startedNew = false;
   /** Bytes of the complete file this upload replaces: they are freed at commit, so they count as room. */
   private credit = 0;
 
@@ -153,6 +155,7 @@ export class Transfer {
     };
     const t = new Transfer(deps, upload, event, owner, 0, place);
     if (existing?.state === 'complete') t.credit = existing.bytes;
+    t.startedNew = !existing;
     // A declared length that cannot fit is refused before any byte; concurrent uploads are settled by the commit.
     if (opts.length !== null && opts.length > 0) {
       const e = await new EventsRepo(deps.db).byId(event.id);
@@ -364,8 +367,8 @@ export class Transfer {
     try {
       await writer.commit(blob);
     } catch (err) {
+      // The caller aborts the upload, which puts its row and reservation back.
       await this.deps.storage.removeBlob(this.event.id, blob).catch(() => undefined);
-      await this.release();
       throw toGatewayError(err);
     }
     const now = Date.now();
@@ -468,6 +471,8 @@ export class Transfer {
       if (state === null) await new FilesRepo(this.deps.db).remove(row.id);
       else await new FilesRepo(this.deps.db).update(row.id, { state, bytes: 0, updated_at: now });
       this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: state ?? 'removed', bytes: 0, size: row.size });
+    } else if (this.startedNew) {
+      this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: 'removed', bytes: 0, size: null });
     }
     this.deps.recorder.record({
       event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol,
