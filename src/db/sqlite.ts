@@ -1,196 +1,262 @@
-import type sqlite3Type from 'sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable, Row, RunResult, SqlValue } from './Database.js';
 import { KeyedMutex } from '../shared/semaphore.js';
 import { requireNative } from '../shared/native.js';
 
-type SqliteDb = sqlite3Type.Database;
+type Driver = typeof BetterSqlite3;
+type Connection = BetterSqlite3.Database;
+type Statement = BetterSqlite3.Statement<SqlValue[], unknown>;
 
-function loadBinding(): typeof sqlite3Type {
-  return requireNative<typeof sqlite3Type>('sqlite3');
-}
-
-function open(sqlite: typeof sqlite3Type, file: string, mode: number): Promise<SqliteDb> {
-  return new Promise((resolve, reject) => {
-    const db = new sqlite.Database(file, mode, (err) => (err ? reject(err) : resolve(db)));
-  });
+function loadDriver(): Driver {
+  return requireNative<Driver>('better-sqlite3');
 }
 
 const STATEMENT_CACHE = 256;
+/** How long a write waits for another process (a `handoff` CLI command) to release the database. */
+const BUSY_WAIT_MS = 5000;
 
+/**
+ * One connection with its prepared statements. Statements run synchronously on the calling
+ * thread: a statement on this small database takes microseconds, while a thread-pool round trip
+ * (node-sqlite3 made every statement one) cost 45-200 µs here and some 20 of them per upload.
+ * The methods still return promises, so the `Database` seam stays the same for an asynchronous
+ * driver (PostgreSQL).
+ */
 class Conn implements Queryable {
-  /**
-   * Prepared statements, reused: `db.run(sql)` or `db.all(sql)` prepares, runs and finalizes, three
-   * thread-pool round trips per statement; a cached statement's `run` or `all` is one (a small
-   * upload's two transactions went from ~40 round trips to ~15). `all` and `run` always step to
-   * SQLITE_DONE, which ends a reader's implicit read transaction, so a reused statement never pins
-   * an old snapshot. (Not `get`: a statement stopped at its first row would.)
-   */
-  private readonly statements: Map<string, sqlite3Type.Statement> | null;
+  private readonly statements = new Map<string, Statement>();
 
-  constructor(readonly db: SqliteDb, cacheStatements = false) {
-    this.statements = cacheStatements ? new Map() : null;
-  }
+  constructor(readonly db: Connection) {}
 
-  private statement(sql: string): sqlite3Type.Statement | null {
-    if (!this.statements) return null;
+  private statement(sql: string): Statement {
     let st = this.statements.get(sql);
     if (!st) {
-      if (this.statements.size >= STATEMENT_CACHE) {
-        const [oldSql, oldest] = this.statements.entries().next().value!;
-        this.statements.delete(oldSql);
-        oldest.finalize();
-      }
-      st = this.db.prepare(sql);
+      if (this.statements.size >= STATEMENT_CACHE) this.statements.delete(this.statements.keys().next().value!);
+      st = this.db.prepare<SqlValue[], unknown>(sql);
       this.statements.set(sql, st);
     }
     return st;
   }
 
-  query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+  querySync<T extends object>(sql: string, params: SqlValue[]): T[] {
     const st = this.statement(sql);
-    return new Promise((resolve, reject) => {
-      const done = (err: Error | null, rows: unknown[]) => (err ? reject(err) : resolve(rows as T[]));
-      if (st) st.all(params, done);
-      else this.db.all(sql, params, done);
-    });
+    if (!st.reader) {
+      st.run(...params);
+      return [];
+    }
+    return st.all(...params) as T[];
+  }
+
+  runSync(sql: string, params: SqlValue[]): RunResult {
+    const r = this.statement(sql).run(...params);
+    return { changes: r.changes, lastId: Number(r.lastInsertRowid) };
+  }
+
+  async query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+    return this.querySync<T>(sql, params);
   }
 
   async get<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
-    if (this.statements) return (await this.query<T>(sql, params))[0];
-    return new Promise((resolve, reject) => this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))));
-  }
-
-  run(sql: string, params: SqlValue[] = []): Promise<RunResult> {
     const st = this.statement(sql);
-    return new Promise((resolve, reject) => {
-      const done = function (this: sqlite3Type.RunResult, err: Error | null) {
-        if (err) reject(err);
-        else resolve({ changes: this.changes, lastId: this.lastID });
-      };
-      if (st) st.run(params, done);
-      else this.db.run(sql, params, done);
-    });
+    if (!st.reader) {
+      st.run(...params);
+      return undefined;
+    }
+    // `get` resets the statement after the first row, so no read snapshot stays open.
+    return st.get(...params) as T | undefined;
   }
 
-  exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
+  async run(sql: string, params: SqlValue[] = []): Promise<RunResult> {
+    return this.runSync(sql, params);
+  }
+
+  close(): void {
+    this.statements.clear();
+    this.db.close();
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED';
+}
+
+/**
+ * Makes commits durable without blocking the event loop. The writer runs WAL with
+ * `synchronous=NORMAL`, so COMMIT only write()s its frames; a durable commit then waits for an
+ * fdatasync of the WAL file on the thread pool, which is what `synchronous=FULL` would have done
+ * inside COMMIT on the main thread. The WAL only grows until a checkpoint, so one flush that starts
+ * after a commit covers it and every earlier one; commits that arrive while a flush runs share the
+ * next one (group commit).
+ */
+class WalFlusher {
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+
+  private constructor(private readonly path: string, private fh: FileHandle) {}
+
+  static async open(dbFile: string): Promise<WalFlusher> {
+    // fdatasync works on a read-only descriptor; SQLite made the file when the WAL was first read.
+    const path = `${dbFile}-wal`;
+    return new WalFlusher(path, await openFile(path, 'r'));
+  }
+
+  flush(): Promise<void> {
+    if (!this.running) {
+      this.running = this.sync().finally(() => {
+        this.running = null;
+      });
+      return this.running;
+    }
+    this.queued ??= this.running.then(() => {
+      this.queued = null;
+      return this.flush();
+    });
+    return this.queued;
+  }
+
+  private async sync(): Promise<void> {
+    try {
+      await this.fh.datasync();
+    } catch (err) {
+      // After a failed fsync the kernel may have dropped the dirty pages, so a retry could
+      // "succeed" without the data: stop (systemd restarts us and SQLite recovers the WAL).
+      setImmediate(() => {
+        throw new Error(`fdatasync of the database WAL failed; stopping: ${(err as Error).message}`);
+      });
+      await new Promise<never>(() => undefined);
+    }
+  }
+
+  /** A WAL replaced behind our back (another program switched journal modes) is reopened. */
+  async revalidate(): Promise<void> {
+    const [ours, current] = await Promise.all([this.fh.stat(), stat(this.path).catch(() => null)]);
+    if (current && current.ino === ours.ino && current.dev === ours.dev) return;
+    await this.idle();
+    const old = this.fh;
+    this.fh = await openFile(this.path, 'r');
+    await old.close().catch(() => undefined);
+  }
+
+  async idle(): Promise<void> {
+    while (this.running || this.queued) await (this.queued ?? this.running);
   }
 
   async close(): Promise<void> {
-    for (const st of this.statements?.values() ?? []) await new Promise<void>((resolve) => st.finalize(() => resolve()));
-    this.statements?.clear();
-    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+    await this.idle();
+    await this.fh.close();
   }
 }
 
 /**
- * Readers used one statement at a time. Two statements overlapping on one SQLite connection share
- * one read transaction, so under load a reader could keep seeing a snapshot older than a write the
- * same request just committed; exclusive use makes every read see the latest commit.
- */
-class ReaderPool {
-  private readonly idle: Conn[];
-  private readonly waiting: Array<(c: Conn) => void> = [];
-
-  constructor(readonly all: Conn[]) {
-    this.idle = [...all];
-  }
-
-  async use<T>(fn: (c: Conn) => Promise<T>): Promise<T> {
-    const conn = this.idle.pop() ?? (await new Promise<Conn>((resolve) => this.waiting.push(resolve)));
-    try {
-      return await fn(conn);
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next(conn);
-      else this.idle.push(conn);
-    }
-  }
-}
-
-const READERS = 4;
-
-/**
- * SQLite in WAL mode with synchronous=FULL: one writer connection (every write is serialised
- * through a mutex, so statements of concurrent requests never land inside each other's
- * transaction) and a few reader connections that see committed data.
+ * SQLite in WAL mode: one writer connection (every write is serialised through a mutex, so
+ * statements of concurrent requests never land inside each other's transaction) and one reader
+ * connection that sees only committed data (a transaction's own statements use the writer).
  */
 export class SqliteDatabase implements Database {
   private readonly lock = new KeyedMutex();
   private activeWrites = 0;
   private lastWrite = 0;
+  private readonly revalidateTimer: NodeJS.Timeout;
 
-  private constructor(private readonly writer: Conn, private readonly readers: ReaderPool) {}
+  private constructor(private readonly writer: Conn, private readonly reader: Conn, private readonly wal: WalFlusher) {
+    this.revalidateTimer = setInterval(() => void this.wal.revalidate().catch(() => undefined), 10_000);
+    this.revalidateTimer.unref();
+  }
 
-  private write<T>(fn: () => Promise<T>): Promise<T> {
+  static async open(file: string): Promise<SqliteDatabase> {
+    const Driver = loadDriver();
+    // The writer waits for other processes itself (asynchronously, in `begin`); the reader rarely
+    // meets a lock in WAL mode (only while another connection recovers the WAL).
+    const writer = new Driver(file, { timeout: 0 });
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('foreign_keys = ON');
+    const reader = new Driver(file, { readonly: true, fileMustExist: true, timeout: 1000 });
+    reader.pragma('foreign_keys = ON');
+    writer.pragma('user_version');
+    const wal = await WalFlusher.open(file);
+    // The WAL file's own directory entry must survive a power cut too.
+    const dir = await openFile(dirname(file), 'r');
+    await dir.sync().finally(() => dir.close());
+    return new SqliteDatabase(new Conn(writer), new Conn(reader), wal);
+  }
+
+  private async write<T>(fn: () => Promise<T>, durable: boolean): Promise<T> {
     this.activeWrites++;
-    return this.lock.run('w', fn).finally(() => {
+    try {
+      const result = await this.lock.run('w', fn);
+      if (durable) await this.wal.flush();
+      return result;
+    } finally {
       this.activeWrites--;
       this.lastWrite = Date.now();
-    });
+    }
+  }
+
+  /** BEGIN IMMEDIATE, waiting without blocking while another process holds the write lock. */
+  private async begin(): Promise<void> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let pause = 1; ; pause = Math.min(50, pause * 2)) {
+      try {
+        this.writer.db.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (err) {
+        if (!isBusy(err) || Date.now() > deadline) throw err;
+        await sleep(pause);
+      }
+    }
   }
 
   async settle(quietMs: number, maxMs: number): Promise<void> {
     const deadline = Date.now() + maxMs;
     while (Date.now() < deadline && (this.activeWrites > 0 || Date.now() - this.lastWrite < quietMs)) {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
-  }
-
-  static async open(file: string): Promise<SqliteDatabase> {
-    const sqlite = loadBinding();
-    const writer = new Conn(await open(sqlite, file, sqlite.OPEN_READWRITE | sqlite.OPEN_CREATE), true);
-    await writer.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
-    const readers: Conn[] = [];
-    for (let i = 0; i < READERS; i++) {
-      const reader = new Conn(await open(sqlite, file, sqlite.OPEN_READONLY), true);
-      await reader.exec('PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;');
-      readers.push(reader);
-    }
-    return new SqliteDatabase(writer, new ReaderPool(readers));
   }
 
   query<T extends object = Row>(sql: string, params?: SqlValue[]): Promise<T[]> {
-    return this.readers.use((c) => c.query<T>(sql, params));
+    return this.reader.query<T>(sql, params);
   }
 
   get<T extends object = Row>(sql: string, params?: SqlValue[]): Promise<T | undefined> {
-    return this.readers.use((c) => c.get<T>(sql, params));
+    return this.reader.get<T>(sql, params);
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {
-    return this.write(() => this.writer.run(sql, params));
+    return this.transaction((tx) => tx.run(sql, params));
   }
 
+  /** Runs `sql` (schema statements) in a transaction of its own. */
   exec(sql: string): Promise<void> {
-    return this.write(() => this.writer.exec(sql));
-  }
-
-  transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
-    const relaxed = opts.durable === false;
-    return this.write(async () => {
-      // In WAL mode synchronous=NORMAL commits without fsync; the next FULL commit syncs the WAL, this included.
-      if (relaxed) await this.writer.exec('PRAGMA synchronous=NORMAL');
-      try {
-        await this.writer.exec('BEGIN IMMEDIATE');
-        try {
-          const result = await fn(this.writer);
-          await this.writer.exec('COMMIT');
-          return result;
-        } catch (err) {
-          await this.writer.exec('ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-      } finally {
-        if (relaxed) await this.writer.exec('PRAGMA synchronous=FULL');
-      }
+    return this.transaction(async () => {
+      this.writer.db.exec(sql);
     });
   }
 
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
+    // `durable: false` skips the flush: the next durable commit's flush covers this one.
+    return this.write(async () => {
+      await this.begin();
+      try {
+        const result = await fn(this.writer);
+        this.writer.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.writer.db.inTransaction) this.writer.db.exec('ROLLBACK');
+        throw err;
+      }
+    }, opts.durable !== false);
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.revalidateTimer);
     await this.lock.run('w', async () => {
-      for (const r of this.readers.all) await r.close();
-      await this.writer.close();
+      await this.wal.close();
+      this.reader.close();
+      this.writer.close();
     });
   }
 }

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 /**
- * Loads a package with a native binding (sqlite3, argon2). A missing or broken build is an install
+ * Loads a package with a native binding (better-sqlite3, argon2). A missing or broken build is an install
  * problem: say so, with the fix, at start-up instead of failing on the first request.
  */
 export function requireNative<T>(name: string): T {
