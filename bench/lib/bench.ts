@@ -1,5 +1,14 @@
 import { median, round } from './stats.js';
-import { resetPeak, sample } from './proc.js';
+import { resetPeak, run, sample } from './proc.js';
+
+/**
+ * Writes dirty pages left by the previous run back to disk before the next one starts. Without it
+ * the peer's unflushed GiB (nginx, Apache and OpenSSH never fsync) was still being written while
+ * the gateway's next upload ran, and the gateway, which fsyncs before it answers, paid for both.
+ */
+async function settleDisk(): Promise<void> {
+  await run('sync', [], { timeoutMs: 120_000 }).catch(() => undefined);
+}
 
 export interface Row {
   gateway: number | null;
@@ -54,6 +63,7 @@ export class Bench {
     let hwm = 0;
     const peerRun = peer && 'run' in peer ? peer.run : null;
     const gatewayRun = async () => {
+      await settleDisk();
       await resetPeak(this.gatewayPid);
       const before = await sample(this.gatewayPid);
       const values = await gateway();
@@ -66,7 +76,10 @@ export class Bench {
       for (let i = 0; i < runs; i++) {
         // Alternate which side goes first, so a drifting machine favours neither.
         if (i % 2 === 0 || !peerRun) await gatewayRun();
-        if (peerRun) (await peerRun()).forEach((v, j) => p[j].push(v));
+        if (peerRun) {
+          await settleDisk();
+          (await peerRun()).forEach((v, j) => p[j].push(v));
+        }
         if (i % 2 === 1 && peerRun) await gatewayRun();
       }
     } catch (err) {

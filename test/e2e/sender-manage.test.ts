@@ -170,11 +170,15 @@ test.serial('a file changed on disk after it was announced fails clearly instead
   t.is(r.code, 0, r.stderr);
   const id = JSON.parse(r.stdout).id;
   await appendFile(f, 'more');
+  let last = '';
   const failed = await waitFor('the upload to fail', async () => {
     const s = await home.run(['status', id, '--json']);
+    last = s.stdout + s.stderr;
     const local = JSON.parse(s.stdout).local;
     return local.files[0].state === 'failed' && local;
-  }, 30_000, 300);
+  }, 30_000, 300).catch((err: Error) => {
+    throw new Error(`${err.message}; last status: ${last.slice(0, 1500)}`);
+  });
   t.regex(failed.files[0].error, /changed on disk after it was announced/);
   // The file fails first; the uploader then records its own end and exits.
   const status = await waitFor('the uploader to report the failure', async () => {

@@ -1,5 +1,5 @@
-import { constants, createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, statfs, copyFile, type FileHandle } from 'node:fs/promises';
+import { constants, createReadStream, renameSync, writeSync, writevSync } from 'node:fs';
+import { mkdir, open, readdir, rm, stat, statfs, copyFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { GatewayError } from '../../shared/errors.js';
@@ -19,6 +19,13 @@ const READ_MIN = 256 * 1024;
 const READ_MAX = 2 * 1024 * 1024;
 
 const FLUSH_BEHIND = 32 * 1024 * 1024;
+/**
+ * Writes that end within a file's first 64 KiB (a small file's whole body, a big one's first
+ * chunk) and the commit's rename run synchronously: they only touch the page cache and a directory
+ * (microseconds), while a thread-pool round trip cost 100-200 µs of wake-ups on this VM, a quarter
+ * of a small upload's time. Everything that waits for the disk (fsync) stays on the thread pool.
+ */
+const SYNC_WRITE_END = 64 * 1024;
 /** Event folders kept open for commits (one descriptor each). */
 const FOLDER_HANDLES = 64;
 
@@ -62,16 +69,24 @@ class PositionedWritable extends Writable {
       cb(this.onLimit());
       return;
     }
-    this.fh.writev(bufs, this.position).then(
-      () => {
-        this.position += total;
-        this.written += total;
-        this.observe?.(bufs, this.written);
-        this.flush.wrote(total);
-        cb();
-      },
-      (err: Error) => cb(err),
-    );
+    const wrote = () => {
+      this.position += total;
+      this.written += total;
+      this.observe?.(bufs, this.written);
+      this.flush.wrote(total);
+      cb();
+    };
+    if (this.position + total <= SYNC_WRITE_END) {
+      try {
+        writeAllSync(this.fh.fd, bufs, this.position);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+      wrote();
+      return;
+    }
+    this.fh.writev(bufs, this.position).then(wrote, (err: Error) => cb(err));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -92,6 +107,19 @@ interface CommitTarget {
   syncFolder(): Promise<void>;
 }
 
+/** Positioned writes of `bufs` at `position` on the calling thread, continuing after short writes. */
+function writeAllSync(fd: number, bufs: Buffer[], position: number): void {
+  if (bufs.length > 1) {
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    const n = writevSync(fd, bufs, position);
+    if (n === total) return;
+    bufs = [Buffer.concat(bufs).subarray(n)];
+    position += n;
+  }
+  const [buf] = bufs;
+  for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done, position + done);
+}
+
 class LocalTempWriter implements TempWriter {
   private readonly flush: FlushBehind;
   private lastWrite = Date.now();
@@ -101,6 +129,10 @@ class LocalTempWriter implements TempWriter {
 
   async writeAt(data: Buffer, position: number): Promise<void> {
     let done = 0;
+    if (position + data.length <= SYNC_WRITE_END) {
+      writeAllSync(this.fh.fd, [data], position);
+      done = data.length;
+    }
     while (done < data.length) {
       const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
       done += bytesWritten;
@@ -145,7 +177,7 @@ class LocalTempWriter implements TempWriter {
         const now = new Date();
         await this.fh.utimes(now, now);
       }
-      await rename(this.target.temp, this.target.blobPath(blob));
+      renameSync(this.target.temp, this.target.blobPath(blob));
       await Promise.all([this.fh.sync(), this.target.syncFolder()]);
     } finally {
       await this.fh.close();

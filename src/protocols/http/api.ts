@@ -122,7 +122,10 @@ export function apiRouter(deps: { auth: Authenticator; events: EventService; bus
     authorizeAdmin(req.principal!);
     const mem = process.memoryUsage();
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ argon2Verifications: auth.hasher.verifications, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, uptimeSeconds: Math.round(process.uptime()) });
+    res.json({
+      argon2Verifications: auth.hasher.verifications, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal,
+      externalBytes: mem.external, arrayBuffersBytes: mem.arrayBuffers, uptimeSeconds: Math.round(process.uptime()),
+    });
   }));
   r.use((_req: Request, res: Response) => fail(res, new GatewayError('not_found', 'no such API route')));
   return r;
