@@ -44,7 +44,13 @@ export function startAttempt(o: AttemptOptions): RunningAttempt {
       removeFingerprintOnSuccess: false,
       headers: { Authorization: `Bearer ${o.token}` },
       metadata: { path: o.file.path, ...(o.file.sha256 ? { sha256: o.file.sha256 } : {}) },
-      fileReader: fileReader(o.file, o.limiter, (err) => (changed = err)),
+      // A change noticed mid-slice errors the request body, but tus-js-client does not always see
+      // that (a loaded machine left the attempt hanging at the held-back last chunk): end it here.
+      fileReader: fileReader(o.file, o.limiter, (err) => {
+        changed = err;
+        void upload.abort(false).catch(() => undefined);
+        fail(new AttemptError(err.message, false, 0));
+      }),
       onUploadUrlAvailable: () => {
         if (upload.url) o.onUrl(upload.url);
       },
