@@ -29,7 +29,6 @@ export interface RunningAttempt {
  * gateway that stays away for minutes does not exhaust a fixed list.
  */
 export function startAttempt(o: AttemptOptions): RunningAttempt {
-  let changed: FileChangedError | null = null;
   let upload!: tus.Upload;
   let fail!: (err: AttemptError) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -47,7 +46,6 @@ export function startAttempt(o: AttemptOptions): RunningAttempt {
       // A change noticed mid-slice errors the request body, but tus-js-client does not always see
       // that (a loaded machine left the attempt hanging at the held-back last chunk): end it here.
       fileReader: fileReader(o.file, o.limiter, (err) => {
-        changed = err;
         void upload.abort(false).catch(() => undefined);
         fail(new AttemptError(err.message, false, 0));
       }),
@@ -56,7 +54,7 @@ export function startAttempt(o: AttemptOptions): RunningAttempt {
       },
       onProgress: (sent) => o.onProgress(sent),
       onSuccess: () => resolve(),
-      onError: (err) => reject(classify(err, changed, o.server)),
+      onError: (err) => reject(classify(err, o.server)),
     });
     upload.start();
   });
@@ -68,8 +66,8 @@ export function startAttempt(o: AttemptOptions): RunningAttempt {
   return { done, abort };
 }
 
-function classify(err: Error, changed: FileChangedError | null, server: string): AttemptError {
-  if (changed || err instanceof FileChangedError) return new AttemptError((changed ?? err).message, false, 0);
+function classify(err: Error, server: string): AttemptError {
+  if (err instanceof FileChangedError) return new AttemptError(err.message, false, 0);
   const detailed = err as tus.DetailedError;
   const res = detailed.originalResponse ?? null;
   if (!res) {

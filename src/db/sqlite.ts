@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable, Row, RunResult, SqlValue } from './Database.js';
@@ -40,22 +40,13 @@ class Conn implements Queryable {
     return st;
   }
 
-  querySync<T extends object>(sql: string, params: SqlValue[]): T[] {
+  async query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
     const st = this.statement(sql);
     if (!st.reader) {
       st.run(...params);
       return [];
     }
     return st.all(...params) as T[];
-  }
-
-  runSync(sql: string, params: SqlValue[]): RunResult {
-    const r = this.statement(sql).run(...params);
-    return { changes: r.changes, lastId: Number(r.lastInsertRowid) };
-  }
-
-  async query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
-    return this.querySync<T>(sql, params);
   }
 
   async get<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
@@ -69,7 +60,8 @@ class Conn implements Queryable {
   }
 
   async run(sql: string, params: SqlValue[] = []): Promise<RunResult> {
-    return this.runSync(sql, params);
+    const r = this.statement(sql).run(...params);
+    return { changes: r.changes, lastId: Number(r.lastInsertRowid) };
   }
 
   close(): void {
@@ -95,12 +87,15 @@ class WalFlusher {
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
 
-  private constructor(private readonly path: string, private fh: FileHandle) {}
+  private constructor(private readonly fh: FileHandle) {}
 
+  /**
+   * fdatasync works on a read-only descriptor. The WAL file lives as long as a connection is open
+   * (SQLite removes it only when the last one closes, and a journal-mode switch needs exclusive
+   * access), so one descriptor opened after ours stays valid.
+   */
   static async open(dbFile: string): Promise<WalFlusher> {
-    // fdatasync works on a read-only descriptor; SQLite made the file when the WAL was first read.
-    const path = `${dbFile}-wal`;
-    return new WalFlusher(path, await openFile(path, 'r'));
+    return new WalFlusher(await openFile(`${dbFile}-wal`, 'r'));
   }
 
   flush(): Promise<void> {
@@ -130,22 +125,8 @@ class WalFlusher {
     }
   }
 
-  /** A WAL replaced behind our back (another program switched journal modes) is reopened. */
-  async revalidate(): Promise<void> {
-    const [ours, current] = await Promise.all([this.fh.stat(), stat(this.path).catch(() => null)]);
-    if (current && current.ino === ours.ino && current.dev === ours.dev) return;
-    await this.idle();
-    const old = this.fh;
-    this.fh = await openFile(this.path, 'r');
-    await old.close().catch(() => undefined);
-  }
-
-  async idle(): Promise<void> {
-    while (this.running || this.queued) await (this.queued ?? this.running);
-  }
-
   async close(): Promise<void> {
-    await this.idle();
+    while (this.running || this.queued) await (this.queued ?? this.running);
     await this.fh.close();
   }
 }
@@ -159,12 +140,8 @@ export class SqliteDatabase implements Database {
   private readonly lock = new KeyedMutex();
   private activeWrites = 0;
   private lastWrite = 0;
-  private readonly revalidateTimer: NodeJS.Timeout;
 
-  private constructor(private readonly writer: Conn, private readonly reader: Conn, private readonly wal: WalFlusher) {
-    this.revalidateTimer = setInterval(() => void this.wal.revalidate().catch(() => undefined), 10_000);
-    this.revalidateTimer.unref();
-  }
+  private constructor(private readonly writer: Conn, private readonly reader: Conn, private readonly wal: WalFlusher) {}
 
   static async open(file: string): Promise<SqliteDatabase> {
     const Driver = loadDriver();
@@ -176,6 +153,7 @@ export class SqliteDatabase implements Database {
     writer.pragma('foreign_keys = ON');
     const reader = new Driver(file, { readonly: true, fileMustExist: true, timeout: 1000 });
     reader.pragma('foreign_keys = ON');
+    // A first read in WAL mode creates the -wal file that the flusher opens.
     writer.pragma('user_version');
     const wal = await WalFlusher.open(file);
     // The WAL file's own directory entry must survive a power cut too.
@@ -252,7 +230,6 @@ export class SqliteDatabase implements Database {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.revalidateTimer);
     await this.lock.run('w', async () => {
       await this.wal.close();
       this.reader.close();
