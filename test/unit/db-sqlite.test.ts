@@ -1,0 +1,57 @@
+import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteDatabase } from '../../src/db/sqlite.js';
+
+async function withDb(fn: (db: SqliteDatabase) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
+  const db = await SqliteDatabase.open(join(dir, 'db'));
+  try {
+    await db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+    await db.run("INSERT INTO kv (k, v) VALUES ('a', 1)");
+    await fn(db);
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('reads outside a transaction see committed rows only, whichever connection serves them', (t) =>
+  withDb(async (db) => {
+    t.is((await db.get<{ v: number }>("SELECT v FROM kv WHERE k = 'a'"))?.v, 1);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const writing = db.transaction(async (tx) => {
+      await tx.run("UPDATE kv SET v = 2 WHERE k = 'a'");
+      await tx.run("INSERT INTO kv (k, v) VALUES ('b', 3)");
+      await held;
+    });
+    // The transaction is open and awaiting: another request's reads must not see its rows.
+    await new Promise((r) => setImmediate(r));
+    t.is((await db.get<{ v: number }>("SELECT v FROM kv WHERE k = 'a'"))?.v, 1);
+    t.deepEqual(await db.query("SELECT k FROM kv ORDER BY k"), [{ k: 'a' }]);
+    release();
+    await writing;
+    t.is((await db.get<{ v: number }>("SELECT v FROM kv WHERE k = 'a'"))?.v, 2);
+    t.deepEqual(await db.query("SELECT k FROM kv ORDER BY k"), [{ k: 'a' }, { k: 'b' }]);
+  }));
+
+test('a rolled-back transaction leaves nothing visible', (t) =>
+  withDb(async (db) => {
+    await t.throwsAsync(
+      db.transaction(async (tx) => {
+        await tx.run("UPDATE kv SET v = 9 WHERE k = 'a'");
+        throw new Error('refused');
+      }),
+      { message: 'refused' },
+    );
+    t.is((await db.get<{ v: number }>("SELECT v FROM kv WHERE k = 'a'"))?.v, 1);
+  }));
+
+test('a write statement through the read methods is refused and changes nothing', (t) =>
+  withDb(async (db) => {
+    await t.throwsAsync(db.query("UPDATE kv SET v = 5 WHERE k = 'a'"), { message: /inside a transaction/ });
+    await t.throwsAsync(db.get("DELETE FROM kv WHERE k = 'a'"), { message: /inside a transaction/ });
+    t.is((await db.get<{ v: number }>("SELECT v FROM kv WHERE k = 'a'"))?.v, 1);
+  }));
