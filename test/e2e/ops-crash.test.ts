@@ -132,7 +132,23 @@ test.serial('SIGKILL during tus uploads: nothing partial listed complete, integr
   serve = null;
 });
 
+/** Attaches strace to every thread of `pid` (output with thread ids and fd paths); the returned function detaches and returns the trace. */
+async function attachStrace(pid: number, name: string, args: string[]): Promise<() => Promise<string>> {
+  const out = join(dir, name);
+  const tracer = spawn('strace', ['-f', '-y', '-qq', '-s', '48', ...args, '-o', out, '-p', String(pid)], { stdio: 'ignore' });
+  const traced = new Promise((resolve) => tracer.on('exit', resolve));
+  // strace creates its output file once attached to every thread.
+  for (let i = 0; i < 100 && !(await stat(out).then(() => true, () => false)); i++) await sleep(50);
+  await sleep(300);
+  return async () => {
+    tracer.kill('SIGINT');
+    await traced;
+    return readFile(out, 'utf8');
+  };
+}
+
 interface Call {
+  tid: number;
   name: string;
   args: string;
   result: string;
@@ -155,11 +171,11 @@ function completedCalls(trace: string): Call[] {
     if (resumed) {
       const start = pending.get(tid);
       pending.delete(tid);
-      calls.push({ name: resumed[1], args: (start?.args ?? '') + resumed[2], result: resumed[3] });
+      calls.push({ tid: Number(tid), name: resumed[1], args: (start?.args ?? '') + resumed[2], result: resumed[3] });
       continue;
     }
     const whole = /^(\w+)\((.*)\)\s+= (.*)$/.exec(rest);
-    if (whole) calls.push({ name: whole[1], args: whole[2], result: whole[3] });
+    if (whole) calls.push({ tid: Number(tid), name: whole[1], args: whole[2], result: whole[3] });
   }
   return calls;
 }
@@ -176,20 +192,12 @@ test.serial('a WebDAV PUT is answered only after fsync of the data and its folde
   // A first PUT makes the event's storage folder; the traced one is an ordinary upload into it.
   t.is((await rawRequest(`${serve.url}/dav/${id}/first.txt`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('first') })).status, 201);
 
-  const out = join(dir, 'durable-strace.txt');
   // Every flush is held 150 ms on its way back, so an answer that did not wait for one would overtake it.
-  const tracer = spawn('strace', ['-f', '-y', '-qq', '-s', '48', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,pwrite64,write,writev', '-e', 'inject=fsync,fdatasync:delay_exit=150000', '-o', out, '-p', String(serve.child.pid)], { stdio: 'ignore' });
-  const traced = new Promise((resolve) => tracer.on('exit', resolve));
-  // strace creates its output file once attached to every thread.
-  for (let i = 0; i < 100 && !(await stat(out).then(() => true, () => false)); i++) await sleep(50);
-  await sleep(300);
+  const stopTrace = await attachStrace(serve.child.pid!, 'durable-strace.txt', ['-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,pwrite64,write,writev', '-e', 'inject=fsync,fdatasync:delay_exit=150000']);
   const put = await rawRequest(`${serve.url}/dav/${id}/durable.txt`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('durable body') });
   t.is(put.status, 201);
   await sleep(500);
-  tracer.kill('SIGINT');
-  await traced;
-
-  const calls = completedCalls(await readFile(out, 'utf8'));
+  const calls = completedCalls(await stopTrace());
   const index = (what: string, pred: (c: Call) => boolean, from = 0): number => {
     const i = calls.findIndex((c, k) => k >= from && pred(c));
     t.true(i >= 0, `${what} not found in the trace`);
@@ -208,6 +216,35 @@ test.serial('a WebDAV PUT is answered only after fsync of the data and its folde
   const answer = index('the 201 on the socket', (c) => /^write/.test(c.name) && c.args.includes('socket:') && c.args.includes('HTTP/1.1 201'), data);
   t.true(flushed < answer, 'the answer leaves only after the data and its folder are on disk');
   t.true(walSynced < answer, 'the answer leaves only after the commit is on disk');
+  serve.child.kill('SIGTERM');
+  t.is(await serve.exited, 0);
+  serve = null;
+});
+
+test.serial('upload writes run on the event loop until one stalls, then on the thread pool', async (t) => {
+  if (!hasTool('strace')) return t.pass(missingToolMessage('strace'));
+  const { configFile, token } = await prepare('stall');
+  serve = await startServe(configFile);
+  const pid = serve.child.pid!;
+  const created = await rawRequest(`${serve.url}/api/v1/events`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [] }),
+  });
+  const id = JSON.parse(created.body.toString()).id as string;
+  const basic = `Basic ${b64('alice:alice-password-long')}`;
+  t.is((await rawRequest(`${serve.url}/dav/${id}/first.txt`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('first') })).status, 201);
+
+  // Every positioned write is held 30 ms, longer than the 20 ms a page-cache copy may take.
+  const stopTrace = await attachStrace(pid, 'stall-strace.txt', ['-e', 'trace=pwrite64,pwritev', '-e', 'inject=pwrite64,pwritev:delay_exit=30000']);
+  const body = Buffer.alloc(8 * 1024 * 1024, 7);
+  const put = await rawRequest(`${serve.url}/dav/${id}/stalled.bin`, { method: 'PUT', headers: { authorization: basic }, body });
+  t.is(put.status, 201);
+  const writes = completedCalls(await stopTrace()).filter((c) => /^pwrite/.test(c.name) && c.args.includes('/.partial/'));
+  t.true(writes.length >= 2, `expected several writes to the temp file, saw ${writes.length}`);
+  t.is(writes[0].tid, pid, 'the first write runs on the main thread');
+  const onMain = writes.slice(1).filter((c) => c.tid === pid).length;
+  t.is(onMain, 0, `after the stall every write runs on a pool thread (${onMain} of ${writes.length - 1} ran on the main thread)`);
+  const got = await rawRequest(`${serve.url}/dav/${id}/stalled.bin`, { headers: { authorization: basic } });
+  t.true(got.body.equals(body), 'the file is intact');
   serve.child.kill('SIGTERM');
   t.is(await serve.exited, 0);
   serve = null;
