@@ -3,6 +3,7 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable, Row, RunResult, SqlValue } from './Database.js';
+import { GatewayError } from '../shared/errors.js';
 import { KeyedMutex } from '../shared/semaphore.js';
 import { requireNative } from '../shared/native.js';
 
@@ -93,6 +94,8 @@ function isBusy(err: unknown): boolean {
 class WalFlusher {
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  /** Set by close: its final flush covers any commit that asks after it began. */
+  private closed: Promise<void> | null = null;
 
   private constructor(private readonly fh: FileHandle) {}
 
@@ -106,6 +109,7 @@ class WalFlusher {
   }
 
   flush(): Promise<void> {
+    if (this.closed) return this.closed;
     if (!this.running) {
       this.running = this.sync().finally(() => {
         this.running = null;
@@ -132,9 +136,13 @@ class WalFlusher {
     }
   }
 
-  async close(): Promise<void> {
-    while (this.running || this.queued) await (this.queued ?? this.running);
-    await this.fh.close();
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      while (this.running || this.queued) await (this.queued ?? this.running);
+      await this.sync();
+      await this.fh.close();
+    })();
+    return this.closed;
   }
 }
 
@@ -147,6 +155,12 @@ export class SqliteDatabase implements Database {
   private readonly lock = new KeyedMutex();
   private activeWrites = 0;
   private lastWrite = 0;
+  /**
+   * Set when close begins. A request still running at shutdown (a tus PATCH whose socket was cut,
+   * recording its offset) then gets `unavailable` instead of the driver's "connection is not open",
+   * which would be logged as an internal error.
+   */
+  private closing = false;
 
   private constructor(private readonly writer: Conn, private readonly reader: Conn, private readonly wal: WalFlusher) {}
 
@@ -169,10 +183,19 @@ export class SqliteDatabase implements Database {
     return new SqliteDatabase(new Conn(writer), new Conn(reader), wal);
   }
 
+  private ensureOpen(): void {
+    if (this.closing) throw new GatewayError('unavailable', 'the gateway is shutting down');
+  }
+
   private async write<T>(fn: () => Promise<T>, durable: boolean): Promise<T> {
+    this.ensureOpen();
     this.activeWrites++;
     try {
-      const result = await this.lock.run('w', fn);
+      const result = await this.lock.run('w', () => {
+        // A write queued behind close() finds the connection gone.
+        this.ensureOpen();
+        return fn();
+      });
       if (durable) await this.wal.flush();
       return result;
     } finally {
@@ -210,6 +233,7 @@ export class SqliteDatabase implements Database {
    * other requests read through the reader, which cannot see that transaction's uncommitted rows.
    */
   private read<T extends object>(sql: string, params: SqlValue[], first: boolean): T[] | T | undefined {
+    this.ensureOpen();
     const conn = this.writer.db.inTransaction ? this.reader : this.writer;
     try {
       return conn.readOnly<T>(sql, params, first);
@@ -255,6 +279,7 @@ export class SqliteDatabase implements Database {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.lock.run('w', async () => {
       await this.wal.close();
       this.reader.close();

@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'rate_limited',
   'checksum_mismatch',
   'unsupported',
+  /** The gateway is shutting down (the database is closed): try again after its restart. */
+  'unavailable',
   'internal',
 ] as const;
 

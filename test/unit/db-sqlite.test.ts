@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteDatabase } from '../../src/db/sqlite.js';
+import { GatewayError } from '../../src/shared/errors.js';
 
 async function withDb(fn: (db: SqliteDatabase) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
@@ -55,3 +56,31 @@ test('a write statement through the read methods is refused and changes nothing'
     await t.throwsAsync(db.get("DELETE FROM kv WHERE k = 'a'"), { message: /inside a transaction/ });
     t.is((await db.get<{ v: number }>("SELECT v FROM kv WHERE k = 'a'"))?.v, 1);
   }));
+
+test('once close begins, new statements get `unavailable`; the transaction in progress still commits', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
+  const file = join(dir, 'db');
+  try {
+    const db = await SqliteDatabase.open(file);
+    await db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const writing = db.transaction(async (tx) => {
+      await tx.run("INSERT INTO kv (k, v) VALUES ('late', 1)");
+      await held;
+    });
+    await new Promise((r) => setImmediate(r));
+    const closing = db.close();
+    await t.throwsAsync(db.get('SELECT 1 AS one'), { instanceOf: GatewayError, message: /shutting down/ });
+    const refused = await db.run("INSERT INTO kv (k, v) VALUES ('refused', 2)").catch((err: unknown) => err);
+    t.true(refused instanceof GatewayError && refused.code === 'unavailable');
+    release();
+    await writing;
+    await closing;
+    const again = await SqliteDatabase.open(file);
+    t.deepEqual(await again.query('SELECT k FROM kv ORDER BY k'), [{ k: 'late' }]);
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

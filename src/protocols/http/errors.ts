@@ -19,6 +19,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   checksum_mismatch: 422,
   storage_full: 507,
   unsupported: 501,
+  unavailable: 503,
   internal: 500,
 };
 

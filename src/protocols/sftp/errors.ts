@@ -22,6 +22,7 @@ export const SFTP_STATUS: Record<ErrorCode, StatusCode> = {
   rate_limited: STATUS.PERMISSION_DENIED,
   checksum_mismatch: STATUS.FAILURE,
   unsupported: STATUS.OP_UNSUPPORTED,
+  unavailable: STATUS.FAILURE,
   internal: STATUS.FAILURE,
 };
 

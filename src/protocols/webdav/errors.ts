@@ -44,6 +44,7 @@ export const DAV_ERRORS: Record<ErrorCode, Mapping> = {
   rate_limited: { status: 429, toDav: custom(429) },
   checksum_mismatch: { status: 422, toDav: (m) => new UnprocessableEntityError(m) },
   unsupported: { status: 501, toDav: (m) => new MethodNotImplementedError(m) },
+  unavailable: { status: 503, toDav: custom(503) },
   internal: { status: 500, toDav: (m) => new InternalServerError(m) },
 };
 
