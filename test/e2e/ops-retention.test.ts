@@ -13,21 +13,44 @@ test.before(async () => {
 });
 test.after.always(async () => tg?.stop());
 
-/** Collects run summaries until `done` holds for their union; bounded by a run count, not a clock. */
-function runsUntil(done: (all: RunSummary[]) => boolean, maxRuns = 30): Promise<RunSummary[]> {
+/**
+ * Starts collecting run summaries now (runs come every second, so one may do the work while the
+ * test is still setting up: a listener attached afterwards would miss it). `until` resolves once
+ * `done` holds for the union of everything collected; bounded by a run count, not a clock.
+ */
+function collectRuns(): { until(done: (all: RunSummary[]) => boolean, maxRuns?: number): Promise<RunSummary[]> } {
   const seen: RunSummary[] = [];
-  return new Promise((resolve, reject) => {
-    let runs = 0;
-    const off = tg.gateway.retention.onRun((r) => {
-      if (!r.skipped) seen.push(r.summary);
-      if (done(seen)) (off(), resolve(seen));
-      else if (++runs >= maxRuns) (off(), reject(new Error(`condition not met after ${maxRuns} runs: ${JSON.stringify(seen.at(-1))}`)));
-    });
+  let runs = 0;
+  let check: (() => void) | null = null;
+  const off = tg.gateway.retention.onRun((r) => {
+    if (!r.skipped) seen.push(r.summary);
+    runs++;
+    check?.();
   });
+  return {
+    until(done, maxRuns = 30) {
+      const from = runs;
+      return new Promise((resolve, reject) => {
+        check = () => {
+          if (done(seen)) {
+            check = null;
+            off();
+            resolve(seen);
+          } else if (runs - from >= maxRuns) {
+            check = null;
+            off();
+            reject(new Error(`condition not met after ${maxRuns} runs: ${JSON.stringify(seen.at(-1))}`));
+          }
+        };
+        check();
+      });
+    },
+  };
 }
 const sum = (all: RunSummary[], k: keyof RunSummary) => all.reduce((n, s) => n + (s[k] as number), 0);
 
 test.serial('expired event is purged on the next run: files gone, 410 on web and API, tombstone and log kept; recipients expire; stale partial removed', async (t) => {
+  const collected = collectRuns();
   const s = await tg.sender();
   const bearer = `Bearer ${s.token}`;
   const a = await tg.api(s.token, 'POST', '/api/v1/events', { expires: '3s', files: [{ path: 'a.txt', size: 5 }], recipients: [{ name: 'Ann' }] });
@@ -57,7 +80,7 @@ test.serial('expired event is purged on the next run: files gone, 410 on web and
   const temp = join(tg.dataDir, 'storage', B, '.partial', uploadId);
   t.true(existsSync(temp));
 
-  const runs = await runsUntil((all) => all.some((x) => x.eventsExpired.includes(A)) && sum(all, 'uploadsRemoved') >= 1 && sum(all, 'recipientsExpired') >= 2);
+  const runs = await collected.until((all) => all.some((x) => x.eventsExpired.includes(A)) && sum(all, 'uploadsRemoved') >= 1 && sum(all, 'recipientsExpired') >= 2);
   t.true(runs.length >= 1);
 
   // Event A: storage gone, addresses answer 410, metadata and access log remain.
@@ -96,6 +119,7 @@ test.serial('expired event is purged on the next run: files gone, 410 on web and
 });
 
 test.serial('a crash mid-run is finished by the next run: purged-but-present container, orphan blob and temp are swept', async (t) => {
+  const collected = collectRuns();
   const s = await tg.sender();
   const c = await tg.api(s.token, 'POST', '/api/v1/events', { files: [{ path: 'c.txt', size: 2 }] });
   const C = c.body.id as string;
@@ -114,7 +138,7 @@ test.serial('a crash mid-run is finished by the next run: purged-but-present con
   await writeFile(strayTemp, 'yy');
   await utimes(orphan, old, old);
   await utimes(strayTemp, old, old);
-  await runsUntil((all) => sum(all, 'containersRemoved') >= 1 && sum(all, 'orphanBlobs') >= 1 && sum(all, 'tempsRemoved') >= 1);
+  await collected.until((all) => sum(all, 'containersRemoved') >= 1 && sum(all, 'orphanBlobs') >= 1 && sum(all, 'tempsRemoved') >= 1);
   t.false(existsSync(join(tg.dataDir, 'storage', C)));
   t.false(existsSync(orphan));
   t.false(existsSync(strayTemp));
@@ -122,6 +146,7 @@ test.serial('a crash mid-run is finished by the next run: purged-but-present con
 });
 
 test.serial('after auditDays the access log, tombstones, lockout records and run records are pruned', async (t) => {
+  const collected = collectRuns();
   const s = await tg.sender();
   const e = await tg.api(s.token, 'POST', '/api/v1/events', { files: [{ path: 'old.txt', size: 1 }] });
   const E = e.body.id as string;
@@ -134,7 +159,7 @@ test.serial('after auditDays the access log, tombstones, lockout records and run
   await db.run("INSERT INTO auth_failures (key, score, window_start, strikes, updated_at) VALUES ('ip:192.0.2.99', 3, ?, 1, ?)", [longAgo, longAgo]);
   await db.run("INSERT INTO auth_failures (key, score, window_start, banned_until, strikes, updated_at) VALUES ('ip:192.0.2.98', 3, ?, ?, 1, ?)", [longAgo, Date.now() + 3_600_000, longAgo]);
   await db.run("INSERT INTO retention_runs (started_at, finished_at, status) VALUES (?, ?, 'ok')", [longAgo, longAgo]);
-  await runsUntil((all) => sum(all, 'tombstonesPruned') >= 1 && sum(all, 'accessLogPruned') >= 1 && sum(all, 'lockoutPruned') >= 1 && sum(all, 'runsPruned') >= 1);
+  await collected.until((all) => sum(all, 'tombstonesPruned') >= 1 && sum(all, 'accessLogPruned') >= 1 && sum(all, 'lockoutPruned') >= 1 && sum(all, 'runsPruned') >= 1);
   t.is((await tg.api(s.token, 'GET', `/api/v1/events/${E}`)).status, 404, 'the tombstone is gone after the audit period');
   t.is((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM access_log WHERE event_id IN (?, ?)', [E, 'someevent']))?.n, 0);
   const keys = (await db.query<{ key: string }>("SELECT key FROM auth_failures WHERE key LIKE 'ip:192.0.2.9%'")).map((r) => r.key);
