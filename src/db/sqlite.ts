@@ -31,11 +31,11 @@ class Conn implements Queryable {
 
   constructor(readonly db: Connection) {}
 
-  /** A read outside any transaction: refuses a writing statement, which would bypass the write lock. */
-  readOnly<T extends object>(sql: string, params: SqlValue[], first: boolean): T[] | T | undefined {
+  /** For a read outside any transaction: a writing statement would bypass the write lock. */
+  readStatement(sql: string): Statement {
     const st = this.statement(sql);
     if (!st.reader) throw new Error('write statements run inside a transaction');
-    return first ? (st.get(...params) as T | undefined) : (st.all(...params) as T[]);
+    return st;
   }
 
   private statement(sql: string): Statement {
@@ -188,11 +188,12 @@ export class SqliteDatabase implements Database {
   }
 
   private async write<T>(fn: () => Promise<T>, durable: boolean): Promise<T> {
+    // Refused at once while closing (not queued behind the transactions close waits for) ...
     this.ensureOpen();
     this.activeWrites++;
     try {
       const result = await this.lock.run('w', () => {
-        // A write queued behind close() finds the connection gone.
+        // ... and again under the lock: a write queued before close() would find the connection gone.
         this.ensureOpen();
         return fn();
       });
@@ -232,24 +233,25 @@ export class SqliteDatabase implements Database {
    * instead of a few, seven times per WebDAV PUT. While a transaction is open (its body awaits),
    * other requests read through the reader, which cannot see that transaction's uncommitted rows.
    */
-  private read<T extends object>(sql: string, params: SqlValue[], first: boolean): T[] | T | undefined {
+  private read<R>(sql: string, use: (st: Statement) => R): R {
     this.ensureOpen();
     const conn = this.writer.db.inTransaction ? this.reader : this.writer;
     try {
-      return conn.readOnly<T>(sql, params, first);
+      return use(conn.readStatement(sql));
     } catch (err) {
       // The writer does not wait for locks (timeout 0); the reader does, briefly.
-      if (conn === this.writer && isBusy(err)) return this.reader.readOnly<T>(sql, params, first);
+      if (conn === this.writer && isBusy(err)) return use(this.reader.readStatement(sql));
       throw err;
     }
   }
 
   async query<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
-    return this.read<T>(sql, params, false) as T[];
+    return this.read(sql, (st) => st.all(...params) as T[]);
   }
 
   async get<T extends object = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
-    return this.read<T>(sql, params, true) as T | undefined;
+    // `get` resets the statement after the first row, so no read snapshot stays open.
+    return this.read(sql, (st) => st.get(...params) as T | undefined);
   }
 
   run(sql: string, params?: SqlValue[]): Promise<RunResult> {

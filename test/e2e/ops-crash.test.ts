@@ -132,6 +132,24 @@ test.serial('SIGKILL during tus uploads: nothing partial listed complete, integr
   serve = null;
 });
 
+/**
+ * `serve` on a fresh data folder with an empty event whose storage folder exists (a first WebDAV
+ * PUT made it), so a traced upload into it is an ordinary one.
+ */
+async function serveWithEvent(name: string): Promise<{ serve: ServeChild; dataDir: string; id: string; basic: string }> {
+  const { configFile, dataDir, token } = await prepare(name);
+  // Assigned at once so teardown kills it even if the setup below fails.
+  serve = await startServe(configFile);
+  const created = await rawRequest(`${serve.url}/api/v1/events`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [] }),
+  });
+  const id = JSON.parse(created.body.toString()).id as string;
+  const basic = `Basic ${b64('alice:alice-password-long')}`;
+  const first = await rawRequest(`${serve.url}/dav/${id}/first.txt`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('first') });
+  if (first.status !== 201) throw new Error(`first PUT: HTTP ${first.status}`);
+  return { serve, dataDir, id, basic };
+}
+
 /** Attaches strace to every thread of `pid` (output with thread ids and fd paths); the returned function detaches and returns the trace. */
 async function attachStrace(pid: number, name: string, args: string[]): Promise<() => Promise<string>> {
   const out = join(dir, name);
@@ -182,15 +200,9 @@ function completedCalls(trace: string): Call[] {
 
 test.serial('a WebDAV PUT is answered only after fsync of the data and its folder, then the commit, then an fdatasync of the database WAL', async (t) => {
   if (!hasTool('strace')) return t.pass(missingToolMessage('strace'));
-  const { configFile, dataDir, token } = await prepare('durable');
-  serve = await startServe(configFile);
-  const created = await rawRequest(`${serve.url}/api/v1/events`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [] }),
-  });
-  const id = JSON.parse(created.body.toString()).id as string;
-  const basic = `Basic ${b64('alice:alice-password-long')}`;
-  // A first PUT makes the event's storage folder; the traced one is an ordinary upload into it.
-  t.is((await rawRequest(`${serve.url}/dav/${id}/first.txt`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('first') })).status, 201);
+  const ready = await serveWithEvent('durable');
+  const { dataDir, id, basic } = ready;
+  serve = ready.serve;
 
   // Every flush is held 150 ms on its way back, so an answer that did not wait for one would overtake it.
   const stopTrace = await attachStrace(serve.child.pid!, 'durable-strace.txt', ['-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,pwrite64,write,writev', '-e', 'inject=fsync,fdatasync:delay_exit=150000']);
@@ -223,15 +235,10 @@ test.serial('a WebDAV PUT is answered only after fsync of the data and its folde
 
 test.serial('upload writes run on the event loop until one stalls, then on the thread pool', async (t) => {
   if (!hasTool('strace')) return t.pass(missingToolMessage('strace'));
-  const { configFile, token } = await prepare('stall');
-  serve = await startServe(configFile);
+  const ready = await serveWithEvent('stall');
+  const { id, basic } = ready;
+  serve = ready.serve;
   const pid = serve.child.pid!;
-  const created = await rawRequest(`${serve.url}/api/v1/events`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [] }),
-  });
-  const id = JSON.parse(created.body.toString()).id as string;
-  const basic = `Basic ${b64('alice:alice-password-long')}`;
-  t.is((await rawRequest(`${serve.url}/dav/${id}/first.txt`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('first') })).status, 201);
 
   // Every positioned write is held 30 ms, longer than the 20 ms a page-cache copy may take.
   const stopTrace = await attachStrace(pid, 'stall-strace.txt', ['-e', 'trace=pwrite64,pwritev', '-e', 'inject=pwrite64,pwritev:delay_exit=30000']);

@@ -23,9 +23,10 @@ const FLUSH_BEHIND = 32 * 1024 * 1024;
  * Writes run on the calling thread: they only copy into the page cache, while a thread-pool round
  * trip cost the main thread 50-200 µs of wake-ups on this VM (a quarter of a small upload's time;
  * a 1 GiB upload is CPU-bound on 2 cores: SFTP 148 -> 156 MB/s and WebDAV 234 -> 254 MB/s, medians
- * of 9 alternating runs, against writes past 64 KiB on the pool). A write can still block when the kernel throttles writers (dirty pages over the limit,
- * slow or network storage): one that takes longer than INLINE_STALL_MS sends every write to the
- * thread pool for INLINE_BACKOFF_MS, so a stalling disk never holds the event loop for long.
+ * of 9 alternating runs, against writes past 64 KiB on the pool). A write can still block when the
+ * kernel throttles writers (dirty pages over the limit, slow or network storage): one that takes
+ * longer than INLINE_STALL_MS sends every write to the thread pool for INLINE_BACKOFF_MS, so a
+ * stalling disk never holds the event loop for long.
  * Everything that waits for the disk on purpose (fsync) stays on the thread pool.
  */
 const INLINE_STALL_MS = 20;
@@ -35,7 +36,7 @@ class InlineWrites {
   private offUntil = 0;
 
   get allowed(): boolean {
-    return this.offUntil === 0 || Date.now() >= this.offUntil;
+    return Date.now() >= this.offUntil;
   }
 
   /** Positioned writes of `bufs` at `position`, timed. */
