@@ -28,6 +28,24 @@ test('the framer reassembles packets split anywhere and splits packets sharing a
   }
 });
 
+test('the framer copies what it is given: a chunk reused after push leaves the packets intact', (t) => {
+  const a = packet(6, Buffer.alloc(70_000, 1));
+  const b = packet(17, Buffer.from('xyz'));
+  const all = Buffer.concat([a, b]);
+  const f = new PacketFramer();
+  const reused = Buffer.alloc(4096);
+  const out: Buffer[] = [];
+  for (let i = 0; i < all.length; i += reused.length) {
+    const n = all.copy(reused, 0, i, i + reused.length);
+    f.push(reused.subarray(0, n));
+    reused.fill(0xee);
+    for (let p = f.next(); p; p = f.next()) out.push(p);
+  }
+  t.is(out.length, 2);
+  t.true(out[0].equals(a.subarray(4)));
+  t.true(out[1].equals(b.subarray(4)));
+});
+
 test('the framer refuses zero and oversized lengths', (t) => {
   const f = new PacketFramer();
   f.push(Buffer.from([0, 0, 0, 0, 1]));

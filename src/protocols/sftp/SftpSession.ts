@@ -1,11 +1,16 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../shared/log.js';
 import { BadMessage, encode, PacketFramer, Reader, REQ, STATUS } from './codec.js';
+import { copiedOut } from './packetBuffers.js';
 import { statusOf } from './errors.js';
 import { releaseHandle } from './handles.js';
 import type { Operations, ReplyBuffers } from './operations.js';
 
-/** ssh2's server Channel: a Duplex with SSH window flow control, plus exit-status. */
+/**
+ * ssh2's server Channel: a Duplex with SSH window flow control, plus exit-status. ssh2 delivers
+ * each CHANNEL_DATA with `push` and opens the client's window again only while `push` returns
+ * true; after a false it waits for `_read` (the Readable contract) before it does.
+ */
 export interface SftpChannel extends Duplex {
   exit(status: number): void;
 }
@@ -23,8 +28,8 @@ interface Job {
 const PARALLEL_READS = 16;
 /** Stop starting READs while this much reply data waits for the client's SSH window. */
 const OUTBOUND_LIMIT = 4 * 1024 * 1024;
-/** Stop reading the channel (so ssh2 stops opening the SSH window) past this much queued work. */
-const QUEUE_BYTES = 32 * 1024 * 1024;
+/** Refuse more channel data (so ssh2 stops opening the SSH window) past this much queued work. */
+const QUEUE_BYTES = 4 * 1024 * 1024;
 const QUEUE_JOBS = 256;
 
 /**
@@ -91,7 +96,16 @@ export class SftpSession {
   }
 
   start(): void {
-    this.channel.on('data', (d: Buffer) => this.onData(d));
+    // Channel data is taken straight from ssh2's push, never queued in the Readable: the framer
+    // copies it before push returns, so the SSH layer can reuse the buffer under it (copiedOut),
+    // and backpressure is push's own answer. The stream still carries the end of input.
+    const push = this.channel.push.bind(this.channel);
+    this.channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (!Buffer.isBuffer(chunk)) return push(chunk, encoding);
+      this.onData(chunk);
+      return !this.paused;
+    };
+    this.channel.resume();
     this.channel.on('end', () => {
       this.ended = true;
       this.maybeFinish();
@@ -109,6 +123,8 @@ export class SftpSession {
   private onData(chunk: Buffer): void {
     this.onActivity();
     this.framer.push(chunk);
+    // The framer copied every byte: the SSH layer may reuse the packet buffer under `chunk`.
+    copiedOut(chunk);
     try {
       for (let pkt = this.framer.next(); pkt; pkt = this.framer.next()) this.accept(pkt);
     } catch (err) {
@@ -116,10 +132,7 @@ export class SftpSession {
       this.abandon();
       return;
     }
-    if (!this.paused && (this.queue.length > QUEUE_JOBS || this.queuedBytes > QUEUE_BYTES)) {
-      this.paused = true;
-      this.channel.pause();
-    }
+    if (!this.paused && (this.queue.length > QUEUE_JOBS || this.queuedBytes > QUEUE_BYTES)) this.paused = true;
     this.pump();
   }
 
@@ -150,7 +163,8 @@ export class SftpSession {
     }
     if (this.paused && this.queue.length < QUEUE_JOBS / 4 && this.queuedBytes < QUEUE_BYTES / 4) {
       this.paused = false;
-      this.channel.resume();
+      // After a refused push ssh2 opens the window again on the next _read.
+      this.channel._read(0);
     }
     this.maybeFinish();
   }

@@ -182,76 +182,63 @@ export const encode = {
 };
 
 /**
- * Splits the channel's byte stream into packets. Chunks are kept as a list and each packet is
- * copied once, so a 255 KiB WRITE arriving in 32 KiB SSH packets costs one copy, not eight.
+ * Splits the channel's byte stream into packets, copying every byte as it arrives: once `push`
+ * returns, nothing refers to the chunk, so the SSH layer may reuse its buffer (see
+ * inboundBuffers.ts). Each packet is written once into a buffer of its own size, so a 255 KiB
+ * WRITE arriving in 32 KiB SSH packets costs one copy, not eight. A bad length is reported by
+ * the next call to `next`.
  */
 export class PacketFramer {
-  // A queue with a head index: Array#shift is O(n), and a client may send 1-byte SSH packets.
-  private chunks: Buffer[] = [];
-  private head = 0;
-  private total = 0;
+  private readonly lenBytes = Buffer.alloc(4);
+  private lenHave = 0;
+  private packet: Buffer | null = null;
+  private have = 0;
+  private readonly ready: Buffer[] = [];
+  private readyHead = 0;
+  private error: BadMessage | null = null;
 
   constructor(private readonly alloc: (n: number) => Buffer = (n) => Buffer.allocUnsafe(n)) {}
 
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.total += chunk.length;
+    let p = 0;
+    while (p < chunk.length && !this.error) {
+      if (this.packet === null) {
+        const k = Math.min(4 - this.lenHave, chunk.length - p);
+        chunk.copy(this.lenBytes, this.lenHave, p, p + k);
+        this.lenHave += k;
+        p += k;
+        if (this.lenHave < 4) return;
+        this.lenHave = 0;
+        const len = this.lenBytes.readUInt32BE(0);
+        if (len === 0 || len > MAX_PACKET) {
+          this.error = new BadMessage(`bad packet length ${len}`);
+          return;
+        }
+        this.packet = this.alloc(len);
+        this.have = 0;
+      }
+      const k = Math.min(this.packet.length - this.have, chunk.length - p);
+      chunk.copy(this.packet, this.have, p, p + k);
+      this.have += k;
+      p += k;
+      if (this.have === this.packet.length) {
+        this.ready.push(this.packet);
+        this.packet = null;
+      }
+    }
   }
 
   /** The next complete packet (type byte first), null if more bytes are needed. Throws on a bad length. */
   next(): Buffer | null {
-    if (this.total < 4) return null;
-    const len = this.peekLength();
-    if (len === 0 || len > MAX_PACKET) throw new BadMessage(`bad packet length ${len}`);
-    if (this.total < 4 + len) return null;
-    this.take(4);
-    return this.take(len);
-  }
-
-  private peekLength(): number {
-    const first = this.chunks[this.head];
-    if (first.length >= 4) return first.readUInt32BE(0);
-    let v = 0;
-    for (let i = this.head, got = 0; got < 4; i++) {
-      const c = this.chunks[i];
-      for (let j = 0; j < c.length && got < 4; j++, got++) v = v * 256 + c[j];
+    if (this.readyHead < this.ready.length) {
+      const pkt = this.ready[this.readyHead++];
+      if (this.readyHead === this.ready.length) {
+        this.ready.length = 0;
+        this.readyHead = 0;
+      }
+      return pkt;
     }
-    return v;
-  }
-
-  private drop(): void {
-    this.head++;
-    if (this.head === this.chunks.length) {
-      this.chunks = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.head);
-      this.head = 0;
-    }
-  }
-
-  private take(n: number): Buffer {
-    const first = this.chunks[this.head];
-    this.total -= n;
-    if (first.length === n) {
-      this.drop();
-      return first;
-    }
-    if (first.length > n) {
-      this.chunks[this.head] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = this.alloc(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.chunks[this.head];
-      const k = Math.min(c.length, n - filled);
-      c.copy(out, filled, 0, k);
-      filled += k;
-      if (k === c.length) this.drop();
-      else this.chunks[this.head] = c.subarray(k);
-    }
-    return out;
+    if (this.error) throw this.error;
+    return null;
   }
 }

@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 
 /**
- * ssh2 1.17 allocates a new buffer for every SSH packet it sends, one per 32 KiB of a download:
+ * Pooled SSH packet buffers, both ways.
+ *
+ * Out: ssh2 1.17 allocates a new buffer for every SSH packet it sends, one per 32 KiB of a download:
  * a GiB of short-lived external memory per GiB sent. V8 answers that with "external memory
  * pressure" collections, and in about half of all sessions with back-to-back full mark-compacts
  * that took over a third of the CPU (perf, 2026-12-02): 400–550 MB/s instead of 750–850 MB/s, the
@@ -11,6 +13,17 @@ import type { Socket } from 'node:net';
  * packet buffers from a pool, and the connection's socket hands each back once it has written it.
  * ssh2 is pinned (1.17.0); `installed` is false, and nothing is changed, if its cipher class does
  * not look as expected, so an upgrade degrades to plain allocation, never to corruption.
+ *
+ * In: the same churn on uploads. Every inbound packet that straddles two socket reads (about half
+ * of them) got a fresh 32 KiB buffer, and the others were decrypted in place inside the socket's
+ * read buffer. With the socket reads, 1.5 GiB of short-lived buffers per GiB uploaded: 29 full
+ * mark-compacts per GiB, about 3.5 s of V8 helper-thread CPU and 2 s on the main thread (perf and
+ * per-thread CPU, 2026-12-03). The AES-GCM decipher here assembles every packet in a pooled buffer
+ * of its own, so it never keeps a view of the socket's read buffer (which `recycleReads` can then
+ * reuse), and takes the buffer back after the packet's handler returns if, and only if, the
+ * consumer said it copied the data out synchronously (`copiedOut`, called by the SFTP session's
+ * framer for channel data it consumed). Anything else (channel data that a paused stream
+ * queued, every other message) keeps its buffer, which the GC reclaims as before.
  */
 
 /** One packet of OpenSSH's maximum size (32 KiB of data) plus SSH framing, padding and tag. */
@@ -20,22 +33,41 @@ const MIN_POOLED = 4096;
 /** Two connections' worth of SSH window (2 MiB each); beyond it, buffers are left to the GC. */
 const MAX_FREE = 128;
 
-const free: Buffer[] = [];
-const pooled = new WeakSet<ArrayBufferLike>();
+/** Buffers of CAPACITY bytes, each with an ArrayBuffer of its own (never a slice of Node's shared slab). */
+class Pool {
+  private readonly free: Buffer[] = [];
+  private readonly mine = new WeakSet<ArrayBufferLike>();
 
-function take(n: number): Buffer {
-  if (n < MIN_POOLED || n > CAPACITY) return Buffer.allocUnsafe(n);
-  let b = free.pop();
-  if (!b) {
-    b = Buffer.allocUnsafeSlow(CAPACITY);
-    pooled.add(b.buffer);
+  take(n: number): Buffer {
+    if (n < MIN_POOLED || n > CAPACITY) return Buffer.allocUnsafe(n);
+    let b = this.free.pop();
+    if (!b) {
+      b = Buffer.allocUnsafeSlow(CAPACITY);
+      this.mine.add(b.buffer);
+    }
+    return b.subarray(0, n);
   }
-  return b.subarray(0, n);
+
+  owns(data: Buffer): boolean {
+    return this.mine.has(data.buffer);
+  }
+
+  /** Buffers handed back so far (tests). */
+  returned = 0;
+
+  give(data: Buffer): void {
+    if (!this.owns(data)) return;
+    this.returned++;
+    if (this.free.length < MAX_FREE) this.free.push(Buffer.from(data.buffer, 0, CAPACITY));
+  }
+
+  get size(): number {
+    return this.free.length;
+  }
 }
 
-function give(data: Buffer): void {
-  if (free.length < MAX_FREE) free.push(Buffer.from(data.buffer, 0, CAPACITY));
-}
+const outbound = new Pool();
+const inbound = new Pool();
 
 interface CipherLike {
   allocPacket(payloadLen: number): Buffer;
@@ -47,17 +79,131 @@ interface Ssh2Crypto {
   bindingAvailable: boolean;
   CIPHER_INFO: Record<string, { keyLen: number; ivLen: number; sslName: string }>;
   createCipher(config: unknown): CipherLike;
+  createDecipher(config: unknown): DecipherLike;
 }
 
-function install(): boolean {
-  let crypto: Ssh2Crypto;
-  try {
-    crypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as Ssh2Crypto;
-  } catch {
-    return false;
+interface DecipherLike {
+  decrypt(data: Buffer, p: number, dataLen: number): number | undefined;
+  free(): void;
+}
+
+/** The fields of ssh2's AESGCMDecipherBinding that its decrypt() uses (ssh2 1.17.0). */
+interface AesGcmDecipherState {
+  inSeqno: number;
+  _onPayload(payload: Buffer): unknown;
+  _instance: { decrypt(packet: Buffer, len: number, tag: Buffer): void };
+  _len: number;
+  _lenBytes: number;
+  _packet: Buffer | null;
+  _pktLen: number;
+  _tag: Buffer;
+  _tagPos: number;
+}
+
+/** Set by `copiedOut` while a packet's handler runs: the ArrayBuffer whose bytes were copied out. */
+let copied: ArrayBufferLike | null = null;
+
+/**
+ * Called by a consumer of channel data that has copied `data` and keeps no reference to it, from
+ * within the synchronous 'data' emit: the decipher may then reuse the packet buffer under it.
+ */
+export function copiedOut(data: Buffer): void {
+  copied = data.buffer;
+}
+
+/** ssh2's bounds for an inbound packet (protocol/constants MAX_PACKET_SIZE is 35000). */
+const MAX_PACKET_SIZE = 35000;
+
+/**
+ * ssh2 1.17's AESGCMDecipherBinding.decrypt, except that the packet is always assembled in a
+ * buffer of our own (never a view of `data`) and that buffer is reused once its consumer copied it out.
+ */
+function decrypt(this: AesGcmDecipherState, data: Buffer, p: number, dataLen: number): number | undefined {
+  while (p < dataLen) {
+    // Packet length: unencrypted, authenticated as AAD.
+    if (this._lenBytes < 4) {
+      let nb = Math.min(4 - this._lenBytes, dataLen - p);
+      this._lenBytes += nb;
+      while (nb--) this._len = (this._len << 8) + data[p++];
+      if (this._lenBytes < 4) return undefined;
+      if (this._len + 20 > MAX_PACKET_SIZE || this._len < 16 || (this._len & 15) !== 0) throw new Error(`Bad packet length: ${this._len}`);
+    }
+    if (this._pktLen < this._len) {
+      if (p >= dataLen) return undefined;
+      const nb = Math.min(this._len - this._pktLen, dataLen - p);
+      this._packet ??= inbound.take(this._len);
+      data.copy(this._packet, this._pktLen, p, p + nb);
+      p += nb;
+      this._pktLen += nb;
+      if (this._pktLen < this._len || p >= dataLen) return undefined;
+    }
+    {
+      const nb = Math.min(16 - this._tagPos, dataLen - p);
+      data.copy(this._tag, this._tagPos, p, p + nb);
+      p += nb;
+      this._tagPos += nb;
+      if (this._tagPos < 16) return undefined;
+    }
+    const packet = this._packet!;
+    this._instance.decrypt(packet, this._len, this._tag);
+    const payload = Buffer.from(packet.buffer, packet.byteOffset + 1, packet.length - packet[0] - 1);
+
+    this.inSeqno = (this.inSeqno + 1) >>> 0;
+    this._len = 0;
+    this._lenBytes = 0;
+    this._packet = null;
+    this._pktLen = 0;
+    this._tagPos = 0;
+
+    copied = null;
+    let ret: unknown;
+    try {
+      ret = this._onPayload(payload);
+    } finally {
+      if (copied === packet.buffer) inbound.give(packet);
+      copied = null;
+    }
+    if (ret !== undefined) return ret === false ? p : (ret as number);
   }
-  // Without ssh2's native binding the cipher writes its own fresh buffers, and pooling buys nothing.
-  if (!crypto.bindingAvailable) return false;
+  return undefined;
+}
+
+function installInbound(crypto: Ssh2Crypto | null): boolean {
+  const info = crypto?.CIPHER_INFO['aes128-gcm@openssh.com'];
+  if (!crypto || !info) return false;
+  const probe = crypto.createDecipher({
+    inbound: { onPayload: () => undefined, decipherInfo: info, decipherKey: Buffer.alloc(info.keyLen), decipherIV: Buffer.alloc(info.ivLen), seqno: 0 },
+  }) as DecipherLike & Partial<AesGcmDecipherState>;
+  const proto = Object.getPrototypeOf(probe) as DecipherLike & { constructor: { name: string } };
+  probe.free();
+  // Our decrypt relies on exactly these fields; any other layout keeps ssh2's own.
+  const fields = ['inSeqno', '_onPayload', '_instance', '_len', '_lenBytes', '_packet', '_pktLen', '_tag', '_tagPos'];
+  if (proto.constructor.name !== 'AESGCMDecipherBinding' || typeof proto.decrypt !== 'function' || !fields.every((f) => f in probe)) return false;
+  if (!(probe._tag instanceof Buffer) || probe._tag.length !== 16) return false;
+  proto.decrypt = decrypt as unknown as DecipherLike['decrypt'];
+  (proto as unknown as Record<symbol, boolean>)[OURS] = true;
+  return true;
+}
+
+/** Marks deciphers whose decrypt never keeps a view of the bytes it is given. */
+const OURS = Symbol('handoff.copyingDecipher');
+
+/** True when `decipher` (a Protocol's `_decipher`) copies everything it reads. */
+export function isCopyingDecipher(decipher: unknown): boolean {
+  return typeof decipher === 'object' && decipher !== null && (decipher as Record<symbol, unknown>)[OURS] === true;
+}
+
+function loadCrypto(): Ssh2Crypto | null {
+  try {
+    const crypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as Ssh2Crypto;
+    return crypto.bindingAvailable ? crypto : null;
+  } catch {
+    return null;
+  }
+}
+
+function install(crypto: Ssh2Crypto | null): boolean {
+  if (!crypto) return false;
   const info = crypto.CIPHER_INFO['aes128-gcm@openssh.com'];
   if (!info) return false;
   const probe = crypto.createCipher({
@@ -72,7 +218,7 @@ function install(): boolean {
     let padLen = 16 - ((pktLen - 4) & 15);
     if (padLen < 4) padLen += 16;
     pktLen += padLen;
-    const packet = take(pktLen + 16);
+    const packet = outbound.take(pktLen + 16);
     packet.writeUInt32BE(pktLen - 4, 0);
     packet[4] = padLen;
     randomFillSync(packet, 5 + payloadLen, padLen);
@@ -81,7 +227,10 @@ function install(): boolean {
   return true;
 }
 
-export const installed = install();
+// Without ssh2's native binding its ciphers work on their own fresh buffers, and pooling buys nothing.
+const ssh2Crypto = loadCrypto();
+export const installed = install(ssh2Crypto);
+export const inboundInstalled = installInbound(ssh2Crypto);
 
 /**
  * Gives pooled packets back once `socket` has written them. ssh2 writes each packet exactly once,
@@ -91,16 +240,21 @@ export function recyclePackets(socket: Socket): void {
   if (!installed) return;
   const write = socket.write as (this: Socket, ...args: unknown[]) => boolean;
   socket.write = function (this: Socket, data: unknown, ...rest: unknown[]): boolean {
-    if (rest.length === 0 && Buffer.isBuffer(data) && pooled.has(data.buffer)) {
+    if (rest.length === 0 && Buffer.isBuffer(data) && outbound.owns(data)) {
       return write.call(this, data, (err?: Error | null) => {
-        if (!err) give(data);
+        if (!err) outbound.give(data);
       });
     }
     return write.call(this, data, ...rest);
   } as Socket['write'];
 }
 
-/** Buffers waiting for reuse (tests, metrics). */
+/** Outbound buffers waiting for reuse (tests, metrics). */
 export function pooledFree(): number {
-  return free.length;
+  return outbound.size;
+}
+
+/** Inbound packet buffers handed back for reuse since start (tests). */
+export function inboundReturned(): number {
+  return inbound.returned;
 }
