@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { run, scp, sftpBatch, sha256File, type Login } from '../helpers/sftp.js';
 import { hasTool } from '../helpers/tools.js';
-import { inboundInstalled, inboundReturned, installed as packetPoolInstalled, pooledFree } from '../../src/protocols/sftp/packetBuffers.js';
+import { inboundInstalled, inboundReturned, installed as packetPoolInstalled, pooledFree, socketReadsReused } from '../../src/protocols/sftp/packetBuffers.js';
 
 // OpenSSH sftp and scp against the gateway: a sender fills an event, a recipient reads it and cannot change it.
 const ready = hasTool('sftp') && hasTool('scp') && hasTool('sshpass');
@@ -63,12 +63,15 @@ const token = () => senderToken;
 test.serial('sender uploads a folder of mixed files (one 200 MiB) with sftp -b; every file turns complete with its sha256', async (t) => {
   if (!ready) return t.pass('needs Debian packages openssh-client and sshpass');
   const returnedBefore = inboundReturned();
+  const readsBefore = socketReadsReused();
   const r = await sftpBatch(sender, [`cd /${eventId}`, 'put -r src', 'ls -l src'], work);
   t.is(r.code, 0, r.stderr);
   // The upload arrived in reused packet buffers (packetBuffers.ts): about 6,400 SSH packets carry
   // the 200 MiB, and the hashes below prove no reused buffer was overwritten before it was copied.
   t.true(inboundInstalled, 'copying AES-GCM decipher installed (ssh2 1.17 with its native binding)');
   t.true(inboundReturned() - returnedBefore > 3000, `inbound packet buffers reused: ${inboundReturned() - returnedBefore}`);
+  // ...and, after the key exchange, socket reads into one reused buffer (200 MiB in at most 64 KiB each).
+  t.true(socketReadsReused() - readsBefore > 3000, `socket reads into the reused buffer: ${socketReadsReused() - readsBefore}`);
   t.regex(r.stdout, /big\.bin/);
   const ev = await tg.api(token(), 'GET', `/api/v1/events/${eventId}`);
   for (const f of files) {

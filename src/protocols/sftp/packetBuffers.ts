@@ -258,3 +258,57 @@ export function pooledFree(): number {
 export function inboundReturned(): number {
   return inbound.returned;
 }
+
+/** Socket reads that went into a reused buffer since start (tests). */
+let readsReused = 0;
+export function socketReadsReused(): number {
+  return readsReused;
+}
+
+/** Socket read size, as Node's own default. */
+const READ_SIZE = 64 * 1024;
+
+interface UserBufferHandle {
+  reading?: boolean;
+  useUserBuffer?(buf: Buffer): void;
+}
+
+/**
+ * Reads `socket` into one reused buffer instead of a fresh 64 KiB buffer per read (a GiB of
+ * short-lived buffers per GiB uploaded), whenever `safe()` says the connection's decipher copies
+ * what it reads (our AES-GCM one: after the first key exchange). Before that, and whenever it is
+ * not, every read gets a fresh buffer as usual, because ssh2's plaintext key exchange keeps views
+ * of the bytes it parsed. Node offers this (`net.Socket`'s `onread` option) only to sockets it
+ * creates for a caller; an accepted socket is switched over the way that constructor does it,
+ * through the symbols it uses, and left as it is (returns false) unless they are all found.
+ * Must run before the socket starts reading (`pauseOnConnect`). A key exchange only ever installs
+ * another AES-GCM decipher (the only ciphers offered), so a connection never goes back to one
+ * that keeps views.
+ */
+export function recycleReads(socket: Socket, safe: () => boolean): boolean {
+  if (!inboundInstalled) return false;
+  const own = Object.getOwnPropertySymbols(socket);
+  const symbol = (name: string) => own.find((s) => s.description === name);
+  const kBuffer = symbol('kBuffer');
+  const kBufferCb = symbol('kBufferCb');
+  const kBufferGen = symbol('kBufferGen');
+  const handle = (socket as unknown as { _handle?: UserBufferHandle })._handle;
+  const fields = socket as unknown as Record<symbol, unknown>;
+  if (!kBuffer || !kBufferCb || !kBufferGen || fields[kBuffer] !== null || fields[kBufferGen] !== null) return false;
+  if (!handle || typeof handle.useUserBuffer !== 'function' || handle.reading) return false;
+  const reused = Buffer.allocUnsafeSlow(READ_SIZE);
+  const next = (): Buffer => {
+    if (!safe()) return Buffer.allocUnsafeSlow(READ_SIZE);
+    readsReused++;
+    return reused;
+  };
+  fields[kBufferGen] = next;
+  // ssh2 listens for 'data' and parses each chunk synchronously, before the next read lands.
+  fields[kBufferCb] = (nread: number, buf: Buffer) => {
+    socket.emit('data', buf.subarray(0, nread));
+  };
+  const first = next();
+  fields[kBuffer] = first;
+  handle.useUserBuffer(first);
+  return true;
+}

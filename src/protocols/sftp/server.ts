@@ -11,9 +11,9 @@ import { ConnectionAuth } from './auth.js';
 import type { HostKey } from './hostKeys.js';
 import { Operations } from './operations.js';
 import { BufferPool, SftpSession, type SftpChannel } from './SftpSession.js';
-import { MAX_IO } from './codec.js';
+import { MAX_PACKET } from './codec.js';
 import { VirtualTree } from './tree.js';
-import { recyclePackets } from './packetBuffers.js';
+import { isCopyingDecipher, recyclePackets, recycleReads } from './packetBuffers.js';
 
 export interface SftpLimits {
   /** Time from TCP connect to a successful login (OpenSSH LoginGraceTime). */
@@ -147,6 +147,7 @@ export class SftpServer {
     }
     if (socket.destroyed) return;
     recyclePackets(socket);
+    recycleReads(socket, () => isCopyingDecipher((conn.client as { _protocol?: { _decipher?: unknown } } | null)?._protocol?._decipher));
     this.ssh.injectSocket(socket);
     socket.resume();
   }
@@ -195,7 +196,9 @@ export class SftpServer {
       const tree = new VirtualTree(this.deps.events, principal, { protocol: 'sftp', ip: conn.ip });
       conn.trees.add(tree);
       channel.on('close', () => conn.trees.delete(tree));
-      const pool = new BufferPool(MAX_IO + 13);
+      // Sized for the largest packet either way: a WRITE of MAX_IO bytes carries its handle and offset
+      // too, and a pool sized for READ replies (MAX_IO + 13) gave every WRITE a fresh 255 KiB buffer.
+      const pool = new BufferPool(MAX_PACKET);
       const ops = new Operations(tree, this.limits.handlesPerSession, pool);
       new SftpSession(channel, ops, this.deps.log, () => (conn.lastActivity = Date.now()), pool, () => corkForTick(conn.socket)).start();
     });
