@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -242,7 +242,8 @@ test.serial('upload writes run on the event loop until one stalls, then on the t
 
   // Every positioned write is held 30 ms, longer than the 20 ms a page-cache copy may take.
   const stopTrace = await attachStrace(pid, 'stall-strace.txt', ['-e', 'trace=pwrite64,pwritev', '-e', 'inject=pwrite64,pwritev:delay_exit=30000']);
-  const body = Buffer.alloc(8 * 1024 * 1024, 7);
+  // Random bytes, so a staged slab written at the wrong offset or out of order would show.
+  const body = randomBytes(8 * 1024 * 1024);
   const put = await rawRequest(`${serve.url}/dav/${id}/stalled.bin`, { method: 'PUT', headers: { authorization: basic }, body });
   t.is(put.status, 201);
   const writes = completedCalls(await stopTrace()).filter((c) => /^pwrite/.test(c.name) && c.args.includes('/.partial/'));
