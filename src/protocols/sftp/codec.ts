@@ -184,7 +184,7 @@ export const encode = {
 /**
  * Splits the channel's byte stream into packets, copying every byte as it arrives: once `push`
  * returns, nothing refers to the chunk, so the SSH layer may reuse its buffer (see
- * inboundBuffers.ts). Each packet is written once into a buffer of its own size, so a 255 KiB
+ * packetBuffers.ts). Each packet is written once into a buffer of its own size, so a 255 KiB
  * WRITE arriving in 32 KiB SSH packets costs one copy, not eight. A bad length is reported by
  * the next call to `next`.
  */

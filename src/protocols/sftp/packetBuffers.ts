@@ -21,9 +21,9 @@ import type { Socket } from 'node:net';
  * per-thread CPU, 2026-12-03). The AES-GCM decipher here assembles every packet in a pooled buffer
  * of its own, so it never keeps a view of the socket's read buffer (which `recycleReads` can then
  * reuse), and takes the buffer back after the packet's handler returns if, and only if, the
- * consumer said it copied the data out synchronously (`copiedOut`, called by the SFTP session's
- * framer for channel data it consumed). Anything else (channel data that a paused stream
- * queued, every other message) keeps its buffer, which the GC reclaims as before.
+ * consumer said it copied the data out synchronously (`copiedOut`, called by the SFTP session for
+ * channel data its framer copied inside ssh2's `push`). Every other message keeps its buffer,
+ * which the GC reclaims as before.
  */
 
 /** One packet of OpenSSH's maximum size (32 KiB of data) plus SSH framing, padding and tag. */
@@ -37,6 +37,8 @@ const MAX_FREE = 128;
 class Pool {
   private readonly free: Buffer[] = [];
   private readonly mine = new WeakSet<ArrayBufferLike>();
+  /** Buffers handed back so far (tests). */
+  returned = 0;
 
   take(n: number): Buffer {
     if (n < MIN_POOLED || n > CAPACITY) return Buffer.allocUnsafe(n);
@@ -51,9 +53,6 @@ class Pool {
   owns(data: Buffer): boolean {
     return this.mine.has(data.buffer);
   }
-
-  /** Buffers handed back so far (tests). */
-  returned = 0;
 
   give(data: Buffer): void {
     if (!this.owns(data)) return;
@@ -105,7 +104,7 @@ let copied: ArrayBufferLike | null = null;
 
 /**
  * Called by a consumer of channel data that has copied `data` and keeps no reference to it, from
- * within the synchronous 'data' emit: the decipher may then reuse the packet buffer under it.
+ * within ssh2's synchronous `push`: the decipher may then reuse the packet buffer under it.
  */
 export function copiedOut(data: Buffer): void {
   copied = data.buffer;
@@ -188,8 +187,9 @@ function installInbound(crypto: Ssh2Crypto | null): boolean {
 /** Marks deciphers whose decrypt never keeps a view of the bytes it is given. */
 const OURS = Symbol('handoff.copyingDecipher');
 
-/** True when `decipher` (a Protocol's `_decipher`) copies everything it reads. */
-export function isCopyingDecipher(decipher: unknown): boolean {
+/** True when the ssh2 connection's current decipher (its Protocol's `_decipher`) copies everything it reads. */
+function decipherCopies(connection: unknown): boolean {
+  const decipher = (connection as { _protocol?: { _decipher?: unknown } } | null)?._protocol?._decipher;
   return typeof decipher === 'object' && decipher !== null && (decipher as Record<symbol, unknown>)[OURS] === true;
 }
 
@@ -275,8 +275,8 @@ interface UserBufferHandle {
 
 /**
  * Reads `socket` into one reused buffer instead of a fresh 64 KiB buffer per read (a GiB of
- * short-lived buffers per GiB uploaded), whenever `safe()` says the connection's decipher copies
- * what it reads (our AES-GCM one: after the first key exchange). Before that, and whenever it is
+ * short-lived buffers per GiB uploaded), once the decipher of the ssh2 connection that
+ * `connection()` returns copies what it reads (our AES-GCM one: after the first key exchange). Before that, and whenever it is
  * not, every read gets a fresh buffer as usual, because ssh2's plaintext key exchange keeps views
  * of the bytes it parsed. Node offers this (`net.Socket`'s `onread` option) only to sockets it
  * creates for a caller; an accepted socket is switched over the way that constructor does it,
@@ -285,7 +285,7 @@ interface UserBufferHandle {
  * another AES-GCM decipher (the only ciphers offered), so a connection never goes back to one
  * that keeps views.
  */
-export function recycleReads(socket: Socket, safe: () => boolean): boolean {
+export function recycleReads(socket: Socket, connection: () => unknown): boolean {
   if (!inboundInstalled) return false;
   const own = Object.getOwnPropertySymbols(socket);
   const symbol = (name: string) => own.find((s) => s.description === name);
@@ -297,8 +297,10 @@ export function recycleReads(socket: Socket, safe: () => boolean): boolean {
   if (!kBuffer || !kBufferCb || !kBufferGen || fields[kBuffer] !== null || fields[kBufferGen] !== null) return false;
   if (!handle || typeof handle.useUserBuffer !== 'function' || handle.reading) return false;
   const reused = Buffer.allocUnsafeSlow(READ_SIZE);
+  let safe = false;
   const next = (): Buffer => {
-    if (!safe()) return Buffer.allocUnsafeSlow(READ_SIZE);
+    safe ||= decipherCopies(connection());
+    if (!safe) return Buffer.allocUnsafeSlow(READ_SIZE);
     readsReused++;
     return reused;
   };

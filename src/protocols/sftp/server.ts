@@ -13,7 +13,7 @@ import { Operations } from './operations.js';
 import { BufferPool, SftpSession, type SftpChannel } from './SftpSession.js';
 import { MAX_PACKET } from './codec.js';
 import { VirtualTree } from './tree.js';
-import { isCopyingDecipher, recyclePackets, recycleReads } from './packetBuffers.js';
+import { recyclePackets, recycleReads } from './packetBuffers.js';
 
 export interface SftpLimits {
   /** Time from TCP connect to a successful login (OpenSSH LoginGraceTime). */
@@ -147,7 +147,7 @@ export class SftpServer {
     }
     if (socket.destroyed) return;
     recyclePackets(socket);
-    recycleReads(socket, () => isCopyingDecipher((conn.client as { _protocol?: { _decipher?: unknown } } | null)?._protocol?._decipher));
+    recycleReads(socket, () => conn.client);
     this.ssh.injectSocket(socket);
     socket.resume();
   }
