@@ -1,6 +1,7 @@
 import test from 'ava';
 import { request } from 'node:http';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { createHash } from 'node:crypto';
+import { basic, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { dav, davEvent, hrefs, LOCK_BODY, PROPFIND_ALL, type DavEvent } from '../helpers/dav.js';
 
 /** The nephele gaps the issue lists, client quirks, and locks shared between gateway nodes. */
@@ -238,4 +239,21 @@ test.serial('a listed file is described exactly as a PROPFIND of the file itself
     }
     t.regex(entry(listing, 'with-prop.txt'), /<color xmlns="urn:x-test:"[^>]*>blue<\/color>/);
   }
+});
+
+test.serial('a PUT into a file announced with a sha256 is checked: other bytes are refused (422) and the file turns failed, the right bytes complete it', async (t) => {
+  const good = Buffer.alloc(300_000, 'a');
+  const bad = Buffer.alloc(300_000, 'b');
+  const announced = await davEvent(gw, ev.owner, [], [{ path: 'checked.bin', size: good.length, sha256: createHash('sha256').update(good).digest('hex') }]);
+  const state = async () => (await gw.api(ev.owner.token, 'GET', `/api/v1/events/${announced.id}`)).body.files.find((f: { path: string }) => f.path === 'checked.bin');
+  t.is((await dav('PUT', announced.url + 'checked.bin', own, { body: bad })).status, 422);
+  t.is((await state()).state, 'failed');
+  t.is((await dav('GET', announced.url + 'checked.bin', own)).status, 404);
+  // 204: the announced name exists before its bytes do.
+  t.is((await dav('PUT', announced.url + 'checked.bin', own, { body: good })).status, 204);
+  const done = await state();
+  t.is(done.state, 'complete');
+  t.is(done.sha256, createHash('sha256').update(good).digest('hex'));
+  const got = await fetch(announced.url + 'checked.bin', { headers: { authorization: basic(own[0], own[1]) } });
+  t.true(Buffer.from(await got.arrayBuffer()).equals(good));
 });
