@@ -1,9 +1,10 @@
+import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { basicAuth, HttpClient } from './lib/http.js';
 import { runOk, startService, waitForLine, type Service } from './lib/proc.js';
 
-/** Extra node flags for the gateway child when investigating (e.g. BENCH_GATEWAY_NODE_ARGS=--cpu-prof). */
+/** Extra node flags for the gateway child when investigating (e.g. BENCH_GATEWAY_NODE_ARGS=--cpu-prof; BENCH_GATEWAY_LOG=FILE keeps its output). */
 function nodeArgs(): string[] {
   return (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
@@ -47,6 +48,13 @@ export async function startGateway(root: string, dir: string): Promise<BenchGate
   const sender = await account('bench-sender', 'sender');
 
   const svc = startService('gateway', process.execPath, [...nodeArgs(), main, 'serve', '--config', config], { cwd: dir, env: { ...process.env, NODE_ENV: 'production' } });
+  // The whole output, for --trace-gc and the like (the service keeps only its last 16 KiB).
+  const logTo = process.env.BENCH_GATEWAY_LOG;
+  if (logTo) {
+    const log = createWriteStream(logTo);
+    svc.child.stdout?.on('data', (b: Buffer) => log.write(b));
+    svc.child.stderr?.on('data', (b: Buffer) => log.write(b));
+  }
   const url = (await waitForLine(svc, /http listening on (http:\/\/\S+)/, 30_000))[1];
   // Every "listening" line precedes the admin-panel line, so an SFTP port (once built) is known by then.
   let sftpPort: number | null = null;

@@ -3,6 +3,7 @@ import { mkdir, open, readdir, rm, stat, statfs, copyFile, type FileHandle } fro
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { GatewayError } from '../../shared/errors.js';
+import { releasedBuffers } from '../../shared/youngGc.js';
 import { isEventId } from '../../shared/ids.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
 
@@ -129,6 +130,8 @@ class PositionedWritable extends Writable {
     if (this.failure) return cb(this.failure);
     if (this.accepted + total > this.limit) return cb(this.onLimit());
     this.accepted += total;
+    // The source's chunks are fresh buffers (Node's HTTP parser, fs streams), let go once written or staged below.
+    releasedBuffers(total);
     // Staged bytes go first, so the calling thread writes again only once they are out.
     if (this.inline.allowed && this.staged === 0 && !this.inFlight) {
       try {
