@@ -11,7 +11,7 @@ import { runInNewContext } from 'node:vm';
  * since the last mark-compact against the old generation's limit. Once a mark-compact has set
  * that limit close to the live heap (a few MiB of headroom after the HTTP rows of the benchmark),
  * every 32 MiB swing started another full collection: 20-37 mark-compacts per 5 s during WebDAV
- * PUTs, each finding nothing to free (21.5 -> 21.4 MB, --trace-gc, 2026-12-03), 3.6-4.8 s of CPU per
+ * PUTs, each finding nothing to free (21.5 -> 21.4 MB, --trace-gc, 2026-12-03), 3.8-6.0 s of CPU per
  * GiB instead of 1.5-2.7. A scavenge of a young generation that is nearly all garbage costs
  * 0.3-0.6 ms here, so collecting every 8 MiB keeps the swing under the headroom for about 50 ms per
  * GiB.
