@@ -320,6 +320,7 @@ export class Gateway {
     // Handlers of requests cut above may still be recording what they stored (tus offsets).
     await this.db.settle(100, Math.min(2000, graceMs + 100));
     await step('access log', this.recorder.close(), 3000);
+    await step('storage', this.storage.close(), 3000);
     await step('database', this.db.close(), 3000);
   }
 }

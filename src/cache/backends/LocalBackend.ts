@@ -391,6 +391,12 @@ export class LocalBackend implements StorageBackend {
     }
   }
 
+  async close(): Promise<void> {
+    const handles = [...this.folderHandles.values()];
+    this.folderHandles.clear();
+    await Promise.all(handles.map((h) => h.then((fh) => fh.close()).catch(() => undefined)));
+  }
+
   private dropFolderHandle(eventId: string): void {
     const handle = this.folderHandles.get(eventId);
     if (!handle) return;

@@ -90,4 +90,6 @@ export interface StorageBackend {
   listBlobs(eventId: string): Promise<StoredItem[]>;
   /** Temps (partial uploads) of one container with their age. */
   listTempItems(eventId: string): Promise<StoredItem[]>;
+  /** Releases what the backend keeps open between requests (at shutdown, after the protocols stopped). */
+  close(): Promise<void>;
 }
