@@ -68,6 +68,12 @@ export class NodeMetadata {
     return out;
   }
 
+  /** Whether any node of the event holds a lock, expired ones included (the quick WebDAV PUT runs only without). */
+  async anyLock(): Promise<boolean> {
+    this.can('list');
+    return (await this.db.get('SELECT 1 AS held FROM dav_locks WHERE event_id = ? LIMIT 1', [this.eventId])) !== undefined;
+  }
+
   /** Locks on each node (expired ones included: the caller decides, and deletes them). */
   async locksOn(ids: Array<number | null>): Promise<Map<string, LockRecord[]>> {
     this.can('list');

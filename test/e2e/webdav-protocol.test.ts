@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { basic, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { dav, davEvent, hrefs, LOCK_BODY, PROPFIND_ALL, type DavEvent } from '../helpers/dav.js';
 import { youngCollections } from '../../src/shared/youngGc.js';
+import { quickPuts } from '../../src/protocols/webdav/quickPut.js';
 
 /** The nephele gaps the issue lists, client quirks, and locks shared between gateway nodes. */
 let gw: TestGateway;
@@ -267,4 +268,34 @@ test.serial('a large PUT body has its young generation collected as it goes (you
   t.true(youngCollections() - before >= 2, `young-generation collections during the PUT: ${youngCollections() - before}`);
   const got = await fetch(ev.url + 'young-gc.bin', { headers: { authorization: basic(own[0], own[1]) } });
   t.true(Buffer.from(await got.arrayBuffer()).equals(body));
+});
+
+test.serial('plain PUTs are answered in front of nephele with its answers; with a lock in the event, or conditional headers, nephele answers', async (t) => {
+  const e = await davEvent(gw, ev.owner, ['carol']);
+  const base = e.url;
+  const before = quickPuts();
+  const created = await dav('PUT', base + 'quick%20one.txt', own, { body: 'one' });
+  t.is(created.status, 201);
+  t.is(created.headers.get('location'), base + 'quick%20one.txt');
+  t.is(created.headers.get('cache-control'), 'private, no-cache');
+  t.is((await dav('PUT', base + 'quick%20one.txt', own, { body: 'one again' })).status, 204);
+  t.is(quickPuts() - before, 2);
+  t.is((await dav('GET', base + 'quick%20one.txt', own)).body, 'one again');
+
+  // Refusals and everything conditional are nephele's, before a byte is read.
+  t.is((await dav('PUT', base + 'missing/folder.txt', own, { body: 'x' })).status, 409);
+  t.is((await dav('PUT', base + 'quick%20one.txt', [e.recipients[0].username, e.recipients[0].password], { body: 'x' })).status, 403);
+  t.is((await dav('PUT', base + 'quick%20one.txt', [own[0], 'wrong password'], { body: 'x' })).status, 401);
+  t.is((await dav('PUT', base + 'quick%20one.txt', own, { body: 'x', headers: { 'if-match': '"nope"' } })).status, 412);
+  t.is(quickPuts() - before, 2);
+
+  const lock = await dav('LOCK', base + 'quick%20one.txt', own, { body: LOCK_BODY(), headers: XML });
+  t.is(lock.status, 200);
+  t.is((await dav('PUT', base + 'quick%20one.txt', own, { body: 'no token' })).status, 423);
+  t.is((await dav('PUT', base + 'other.txt', own, { body: 'beside the lock' })).status, 201);
+  t.is(quickPuts() - before, 2, 'with a lock in the event every PUT goes to nephele');
+  t.is((await dav('UNLOCK', base + 'quick%20one.txt', own, { headers: { 'lock-token': lock.headers.get('lock-token')! } })).status, 204);
+  t.is((await dav('GET', base + 'quick%20one.txt', own)).body, 'one again');
+  t.is((await dav('PUT', base + 'quick%20one.txt', own, { body: 'after unlock' })).status, 204);
+  t.is(quickPuts() - before, 3);
 });

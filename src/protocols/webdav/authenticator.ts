@@ -4,6 +4,7 @@ import type { Authenticator } from '../../auth/Authenticator.js';
 import type { Principal } from '../../auth/principal.js';
 import { GatewayError } from '../../shared/errors.js';
 import { authenticateRequest } from '../http/auth.js';
+import type { AuthResult } from '../../auth/Authenticator.js';
 
 /** nephele's user object, carrying who is acting for the adapter and the shared layer. */
 export interface DavUser extends User {
@@ -11,6 +12,9 @@ export interface DavUser extends User {
 }
 
 export const REALM = 'Handoff';
+
+/** Results of authentications already done for a request in front of nephele (see quickPut). */
+export const authenticatedBefore = new WeakMap<Request, AuthResult | null>();
 
 /**
  * HTTP Basic (or a Bearer API token) through the shared Authenticator, which does lockout, the
@@ -21,7 +25,8 @@ export class DavAuthenticator implements NepheleAuthenticator {
   constructor(private readonly auth: Authenticator) {}
 
   async authenticate(request: Request, response: AuthResponse): Promise<DavUser> {
-    const result = await authenticateRequest(this.auth, request, 'webdav');
+    // A request the quick PUT looked at and left to nephele is authenticated once, not twice (lockout counts).
+    const result = authenticatedBefore.has(request) ? authenticatedBefore.get(request)! : await authenticateRequest(this.auth, request, 'webdav');
     if (result?.ok) return { username: result.principal.name, principal: result.principal };
     if (result?.reason === 'locked') throw new GatewayError('rate_limited', 'too many failed attempts; try again later');
     response.set('WWW-Authenticate', `Basic realm="${REALM}", charset="UTF-8"`);

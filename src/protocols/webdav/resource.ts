@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Lock, Resource, User } from 'nephele';
-import { nodeOf, type NodeInfo } from '../../cache/FileSession.js';
+import { nodeOf, type FileSession, type NodeInfo } from '../../cache/FileSession.js';
+import type { FileRow } from '../../db/repos/rows.js';
 import type { LockRecord } from '../../cache/nodeMetadata.js';
 import { baseName } from '../../shared/paths.js';
 import type { EventAdapter } from './adapter.js';
@@ -23,6 +24,27 @@ function requestedMtime(headers: Record<string, string | string[] | undefined>):
   const v = headers['x-oc-mtime'];
   if (typeof v !== 'string' || !/^\d{1,12}(\.\d+)?$/.test(v)) return undefined;
   return Math.round(Number(v) * 1000);
+}
+
+/**
+ * A PUT body into `path` through the one write path (temp blob, fsync, rename, commit), for
+ * nephele's PUT and for the quick PUT in front of it; an abort keeps the old content.
+ */
+export async function writeBody(
+  session: FileSession, path: string, input: Readable, headers: Record<string, string | string[] | undefined>, response: { set(field: string, value: string): unknown },
+): Promise<FileRow> {
+  const mtime = requestedMtime(headers);
+  const transfer = await dav(() => session.beginWrite(path, { length: declaredLength(headers), sha256: null, createParents: false, resumable: false }));
+  let committed: FileRow;
+  try {
+    await transfer.append(input, 0);
+    committed = await transfer.finish(mtime);
+  } catch (err) {
+    await transfer.abort(true).catch(() => undefined);
+    throw asDavError(err);
+  }
+  if (mtime !== undefined) response.set('X-OC-Mtime', 'accepted');
+  return committed;
 }
 
 /** A file or folder of the event, over FileSession. `node` is null for a resource about to be created. */
@@ -104,19 +126,7 @@ export class EventResource implements Resource {
 
   /** PUT: streamed through the one write path (temp blob, fsync, rename, commit); an abort keeps the old content. */
   async setStream(input: Readable): Promise<void> {
-    const session = await this.session();
-    const headers = this.adapter.request.headers;
-    const mtime = requestedMtime(headers);
-    const transfer = await dav(() => session.beginWrite(this.path, { length: declaredLength(headers), sha256: null, createParents: false, resumable: false }));
-    let committed;
-    try {
-      await transfer.append(input, 0);
-      committed = await transfer.finish(mtime);
-    } catch (err) {
-      await transfer.abort(true).catch(() => undefined);
-      throw asDavError(err);
-    }
-    if (mtime !== undefined) this.adapter.response.set('X-OC-Mtime', 'accepted');
+    const committed = await writeBody(await this.session(), this.path, input, this.adapter.request.headers, this.adapter.response);
     this.adapter.forgetMetadata();
     this.node = nodeOf(committed);
   }

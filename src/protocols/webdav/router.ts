@@ -9,6 +9,7 @@ import { davErrorHandler, errorDocument } from './errors.js';
 import { authenticateRequest } from '../http/auth.js';
 import { escapeText } from './xmlRender.js';
 import { gapsPlugin } from './plugin.js';
+import { quickPut } from './quickPut.js';
 
 export interface DavDeps {
   auth: Authenticator;
@@ -110,6 +111,7 @@ export function davRouter(deps: DavDeps): Router {
     if (eventIdOf(req) !== '') return next();
     mountRoot(deps, req, res).catch(next);
   });
+  r.use(quickPut(deps));
   r.use(server);
   return r;
 }
