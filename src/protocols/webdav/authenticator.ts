@@ -1,10 +1,9 @@
 import type { Request } from 'express';
 import { UnauthorizedError, type Authenticator as NepheleAuthenticator, type AuthResponse, type User } from 'nephele';
-import type { Authenticator } from '../../auth/Authenticator.js';
+import type { AuthResult, Authenticator } from '../../auth/Authenticator.js';
 import type { Principal } from '../../auth/principal.js';
 import { GatewayError } from '../../shared/errors.js';
 import { authenticateRequest } from '../http/auth.js';
-import type { AuthResult } from '../../auth/Authenticator.js';
 
 /** nephele's user object, carrying who is acting for the adapter and the shared layer. */
 export interface DavUser extends User {

@@ -7,7 +7,7 @@ import { authenticateRequest } from '../http/auth.js';
 import { decodeUrlPath, encodeUrlPath } from '../http/paths.js';
 import { authenticatedBefore } from './authenticator.js';
 import { davErrorHandler } from './errors.js';
-import type { DavDeps } from './router.js';
+import { eventIdOf, type DavDeps } from './router.js';
 import { writeBody } from './resource.js';
 
 /**
@@ -19,10 +19,10 @@ const NEPHELE_HEADERS = ['if', 'if-match', 'if-none-match', 'if-modified-since',
 /** The event-relative path of a file URL below /dav/EVENT/, or null for anything else (folders, the root, bad escapes). */
 function filePathOf(req: Request): { eventId: string; path: string } | null {
   if (req.path.endsWith('/')) return null;
-  const [, eventSeg = '', ...rest] = req.path.split('/');
+  const [, , ...rest] = req.path.split('/');
   try {
     const path = canonicalPath(decodeUrlPath(rest.join('/')));
-    return path === '' ? null : { eventId: decodeURIComponent(eventSeg), path };
+    return path === '' ? null : { eventId: eventIdOf(req), path };
   } catch {
     return null;
   }

@@ -57,7 +57,7 @@ async function mountRoot(deps: DavDeps, req: Request, res: Response): Promise<vo
 }
 
 /** The event id is the first path segment below the mount point. */
-function eventIdOf(req: Request): string {
+export function eventIdOf(req: Request): string {
   const seg = req.path.split('/')[1] ?? '';
   try {
     return decodeURIComponent(seg);
