@@ -282,10 +282,26 @@ export class Transfer {
       this.hash.update(data);
       this.hashedUpTo += data.length;
     } else if (position < this.hashedUpTo) this.hash = null;
-    return this.store(data, position).catch((err: unknown) => {
+    const stored = this.store(data, position).catch((err: unknown) => {
       this.hash = null;
       throw err;
     });
+    this.storing.add(stored);
+    const settle = () => this.storing.delete(stored);
+    stored.then(settle, settle);
+    return stored;
+  }
+
+  /** Writes not yet on disk, so `sync` covers every WRITE that was answered or is in flight. */
+  private readonly storing = new Set<Promise<void>>();
+
+  /**
+   * Makes the bytes written so far durable (SFTP fsync@openssh.com). The file still becomes
+   * visible only at finish, whose commit is durable in any case.
+   */
+  async sync(): Promise<void> {
+    await Promise.allSettled([...this.storing]);
+    if (this.writer) await this.writer.sync();
   }
 
   private async store(data: Buffer, position: number): Promise<void> {

@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { run, scp, sftpBatch, sha256File, type Login } from '../helpers/sftp.js';
 import { hasTool } from '../helpers/tools.js';
+import { uploadFsyncs } from '../../src/protocols/sftp/operations.js';
 import { inboundInstalled, inboundReturned, installed as packetPoolInstalled, pooledFree, socketReadsReused } from '../../src/protocols/sftp/packetBuffers.js';
 
 // OpenSSH sftp and scp against the gateway: a sender fills an event, a recipient reads it and cannot change it.
@@ -127,6 +128,20 @@ test.serial('sender sees one folder per event, cannot write at the top level, an
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /extra2\.txt/);
   t.notRegex(r.stdout.split('sftp> ls\n').pop() ?? '', /made|extra/);
+});
+
+test.serial('put -f asks for fsync@openssh.com, which the server offers; the file turns complete', async (t) => {
+  if (!ready) return t.pass('needs Debian packages openssh-client and sshpass');
+  const before = uploadFsyncs();
+  const r = await sftpBatch(sender, [`cd /${eventId}/src`, 'put -f notes.txt synced.txt'], join(work, 'src'));
+  t.is(r.code, 0, r.stderr);
+  // OpenSSH sends it only to a server that advertises the extension, and says nothing otherwise.
+  t.is(uploadFsyncs() - before, 1);
+  const ev = await tg.api(token(), 'GET', `/api/v1/events/${eventId}`);
+  const got = ev.body.files.find((x: { path: string }) => x.path === 'src/synced.txt');
+  t.is(got?.state, 'complete');
+  t.is(got?.bytes, files.find((f) => f.path === 'src/notes.txt')!.size);
+  t.is((await sftpBatch(sender, [`rm /${eventId}/src/synced.txt`], work)).code, 0);
 });
 
 test.serial('REALPATH never goes above the root', async (t) => {

@@ -140,6 +140,7 @@ export const EXTENSIONS: Array<[string, string]> = [
   ['posix-rename@openssh.com', '1'],
   ['statvfs@openssh.com', '2'],
   ['limits@openssh.com', '1'],
+  ['fsync@openssh.com', '1'],
 ];
 
 export const encode = {

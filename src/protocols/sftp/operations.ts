@@ -30,6 +30,10 @@ async function statOrNull(fs: FileSession, rel: string): Promise<NodeInfo | null
  * The SFTP v3 requests, each translated into FileSession calls. Nothing here touches storage or
  * the database, and no permission is decided here: FileSession says yes or no.
  */
+let uploadsSynced = 0;
+/** fsync@openssh.com requests that flushed an upload (tests, diagnostics). */
+export const uploadFsyncs = (): number => uploadsSynced;
+
 export class Operations {
   readonly handles: HandleTable;
 
@@ -296,9 +300,25 @@ export class Operations {
         return this.rename(r.string(), r.string(), true, id);
       case 'statvfs@openssh.com':
         return this.statvfs(await this.tree.resolve(r.string()), id);
+      case 'fsync@openssh.com':
+        return this.fsync(r.bytes(), id);
       default:
         throw new GatewayError('unsupported', `${name} is not supported`);
     }
+  }
+
+  /**
+   * `put -f` and other careful clients: an upload's bytes so far are flushed (CLOSE commits durably
+   * anyway); a download has nothing to flush. OpenSSH refuses a folder handle, and so do we.
+   */
+  private async fsync(handle: Buffer, id: number): Promise<Buffer> {
+    const h = this.handles.get(handle);
+    if (h.type === 'dir') throw new GatewayError('unsupported', `${h.path} is a folder`);
+    if (h.type === 'write') {
+      await h.transfer.sync();
+      uploadsSynced++;
+    }
+    return ok(id);
   }
 
   /** `df` shows the event's quota: total, and what is still free. */
