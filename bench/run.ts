@@ -10,6 +10,7 @@ import { startApache } from './peers/apache.js';
 import { startNginx } from './peers/nginx.js';
 import type { Peer } from './peers/peer.js';
 import { startSshd } from './peers/sshd.js';
+import { startDurableFloor } from './peers/durableFloor.js';
 import { FULL, QUICK, type Ctx } from './scenarios/context.js';
 import { httpScenarios } from './scenarios/http.js';
 import { SCENARIOS } from './scenarios/keys.js';
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
       nginx: await startNginx(join(dir, 'nginx'), htpasswd),
       apache: await startApache(join(dir, 'apache'), htpasswd),
       sshd: await startSshd(join(dir, 'sshd')),
+      durableFloor: await startDurableFloor(join(dir, 'durable-floor')),
     };
     for (const [name, p] of Object.entries(peers) as Array<[string, Peer<unknown>]>) {
       if (p.ok) stops.push(() => p.svc.stop());

@@ -2,6 +2,7 @@ import type { Apache } from '../peers/apache.js';
 import type { Nginx } from '../peers/nginx.js';
 import type { Peer } from '../peers/peer.js';
 import type { Sshd } from '../peers/sshd.js';
+import type { DurableFloor } from '../peers/durableFloor.js';
 import type { BenchGateway } from '../gateway.js';
 import type { Bench, PeerSide, Side } from '../lib/bench.js';
 import { GiB, MiB } from '../lib/files.js';
@@ -44,6 +45,8 @@ export interface Ctx {
   nginx: Peer<Nginx>;
   apache: Peer<Apache>;
   sshd: Peer<Sshd>;
+  /** Small durable PUTs with nothing else: what the flush alone allows. */
+  durableFloor: Peer<DurableFloor>;
   /** Source files in the temp folder. */
   big: string;
   log: (line: string) => void;

@@ -12,6 +12,7 @@ export const SFTP_METRICS: Metric[] = [
   { key: 'sftp-upload-1g', unit: 'MB/s', note: 'OpenSSH sftp -b -B 261120 -R 64, aes128-gcm, vs OpenSSH internal-sftp' },
   { key: 'sftp-download-1g', unit: 'MB/s', note: 'same client' },
   { key: 'sftp-small-x2000', unit: 'files/s', note: '4 KiB files, one session (put *)' },
+  { key: 'sftp-small-x2000-fsync', unit: 'files/s', note: 'same with put -f: OpenSSH fsyncs each file too' },
 ];
 
 /**
@@ -86,7 +87,7 @@ export async function sftpScenarios(ctx: Ctx): Promise<void> {
     bench.skip(SFTP_METRICS, `failed: ${(err as Error).message.slice(0, 300)}`, 'openssh');
     return;
   }
-  const [upM, downM, smallM] = SFTP_METRICS;
+  const [upM, downM, smallM, syncedM] = SFTP_METRICS;
   const timed = (t: Target, bytes: number, batch: () => string[]) => one(async () => mbps(bytes, Math.max(1e-3, (await t.run(batch(), to)) - t.overhead)));
   const eventDir = `/${ev.id}`;
 
@@ -107,9 +108,9 @@ export async function sftpScenarios(ctx: Ctx): Promise<void> {
   log('SFTP small files');
   const local = join(ctx.dir, 'sftp-small');
   await makeSmallFiles(local, sizes.sftpSmallFiles, 4096);
-  const small = (t: Target, remote: () => string) => one(async () => {
+  const small = (t: Target, remote: () => string, put = 'put *') => one(async () => {
     const dir = remote();
-    const seconds = (await t.run([`mkdir ${dir}`, `cd ${dir}`, `lcd ${local}`, 'put *'], to)) - t.overhead;
+    const seconds = (await t.run([`mkdir ${dir}`, `cd ${dir}`, `lcd ${local}`, put], to)) - t.overhead;
     return sizes.sftpSmallFiles / Math.max(1e-3, seconds);
   });
   let gs = 0;
@@ -118,6 +119,13 @@ export async function sftpScenarios(ctx: Ctx): Promise<void> {
     [smallM],
     small(gw, () => `${eventDir}/small-${++gs}`),
     peerSide(ctx.sshd, 'openssh', (s) => small(peer!, () => `${s.root}/small-${++ps}`)),
+  );
+  // The gateway flushes every file at CLOSE whatever the client asks; OpenSSH only on request.
+  // This row gives both the same durability, to show what of the gap above is the flush.
+  await bench.compare(
+    [syncedM],
+    small(gw, () => `${eventDir}/small-${++gs}`, 'put -f *'),
+    peerSide(ctx.sshd, 'openssh', (s) => small(peer!, () => `${s.root}/small-${++ps}`, 'put -f *')),
   );
   await rm(local, { recursive: true, force: true });
 }

@@ -11,6 +11,7 @@ export const WEBDAV_METRICS: Metric[] = [
   { key: 'webdav-put-1g', unit: 'MB/s', note: 'curl -T, vs Apache mod_dav' },
   { key: 'webdav-get-1g', unit: 'MB/s', note: 'curl, vs Apache mod_dav' },
   { key: 'webdav-put-4k-x2000', unit: 'files/s', note: 'sequential PUTs, keep-alive' },
+  { key: 'webdav-put-4k-x2000-durable', unit: 'files/s', note: 'same, vs a bare server that also flushes each file' },
   { key: 'webdav-propfind-5000', unit: 's', note: 'Depth: 1, allprop (lower is better)' },
 ];
 
@@ -65,7 +66,7 @@ export async function webdavScenarios(ctx: Ctx): Promise<void> {
     bench.skip(WEBDAV_METRICS, reason, 'apache');
     return;
   }
-  const [putM, getM, smallM, propM] = WEBDAV_METRICS;
+  const [putM, getM, smallM, floorM, propM] = WEBDAV_METRICS;
   const gwAuth = ['-u', `${g.sender.name}:${g.sender.password}`];
   const peerAuth = ['-u', `${ctx.peerUser.name}:${ctx.peerUser.password}`];
   const peerBasic = basicAuth(ctx.peerUser.name, ctx.peerUser.password);
@@ -93,6 +94,14 @@ export async function webdavScenarios(ctx: Ctx): Promise<void> {
     [smallM],
     one(() => sequentialPuts(g.http, `${dav}small-${++gs}/`, auth, sizes.davSmallPuts)),
     peerSide(ctx.apache, 'apache', (a) => one(() => sequentialPuts(g.http, `${a.url}/dav/small-${++ps}/`, peerBasic, sizes.davSmallPuts))),
+  );
+  // Apache answers before its bytes are durable; the gateway after. This row measures the same PUTs
+  // against a bare server that flushes like the gateway does, to show what of the gap is the flush.
+  let fs = 0;
+  await bench.compare(
+    [floorM],
+    one(() => sequentialPuts(g.http, `${dav}small-${++gs}/`, auth, sizes.davSmallPuts)),
+    peerSide(ctx.durableFloor, 'durable-floor', (f) => one(() => sequentialPuts(g.http, `${f.url}/small-${++fs}/`, peerBasic, sizes.davSmallPuts))),
   );
 
   log('WebDAV PROPFIND');
