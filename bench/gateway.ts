@@ -9,6 +9,12 @@ function nodeArgs(): string[] {
   return (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
 
+/** `BENCH_GATEWAY_ENV="NAME=value NAME2=value"`: variables for the gateway process only (malloc tuning and the like), not the peers. */
+function gatewayEnv(): Record<string, string> {
+  const pairs = (process.env.BENCH_GATEWAY_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]);
+  return Object.fromEntries(pairs.filter(([k, v]) => k && v !== undefined));
+}
+
 export interface BenchAccount {
   name: string;
   password: string;
@@ -47,7 +53,7 @@ export async function startGateway(root: string, dir: string): Promise<BenchGate
   const admin = await account('bench-admin', 'admin');
   const sender = await account('bench-sender', 'sender');
 
-  const svc = startService('gateway', process.execPath, [...nodeArgs(), main, 'serve', '--config', config], { cwd: dir, env: { ...process.env, NODE_ENV: 'production' } });
+  const svc = startService('gateway', process.execPath, [...nodeArgs(), main, 'serve', '--config', config], { cwd: dir, env: { ...process.env, NODE_ENV: 'production', ...gatewayEnv() } });
   // The whole output, for --trace-gc and the like (the service keeps only its last 16 KiB).
   const logTo = process.env.BENCH_GATEWAY_LOG;
   if (logTo) {
