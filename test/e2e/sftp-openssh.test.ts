@@ -6,6 +6,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { run, scp, sftpBatch, sha256File, type Login } from '../helpers/sftp.js';
 import { hasTool } from '../helpers/tools.js';
 import { uploadFsyncs } from '../../src/protocols/sftp/operations.js';
+import { commitsAfterSync } from '../../src/cache/backends/LocalBackend.js';
 import { inboundInstalled, inboundReturned, installed as packetPoolInstalled, pooledFree, socketReadsReused } from '../../src/protocols/sftp/packetBuffers.js';
 
 // OpenSSH sftp and scp against the gateway: a sender fills an event, a recipient reads it and cannot change it.
@@ -133,10 +134,13 @@ test.serial('sender sees one folder per event, cannot write at the top level, an
 test.serial('put -f asks for fsync@openssh.com, which the server offers; the file turns complete', async (t) => {
   if (!ready) return t.pass('needs Debian packages openssh-client and sshpass');
   const before = uploadFsyncs();
+  const commitsBefore = commitsAfterSync();
   const r = await sftpBatch(sender, [`cd /${eventId}/src`, 'put -f notes.txt synced.txt'], join(work, 'src'));
   t.is(r.code, 0, r.stderr);
   // OpenSSH sends it only to a server that advertises the extension, and says nothing otherwise.
   t.is(uploadFsyncs() - before, 1);
+  // ...and the CLOSE that follows flushes only the folder entry, the data being on disk already.
+  t.is(commitsAfterSync() - commitsBefore, 1);
   const ev = await tg.api(token(), 'GET', `/api/v1/events/${eventId}`);
   const got = ev.body.files.find((x: { path: string }) => x.path === 'src/synced.txt');
   t.is(got?.state, 'complete');

@@ -219,9 +219,15 @@ function writeAllSync(fd: number, bufs: Buffer[], position: number): void {
   for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
+let alreadySynced = 0;
+/** Commits that found the data already flushed (SFTP fsync@openssh.com before CLOSE): tests, diagnostics. */
+export const commitsAfterSync = (): number => alreadySynced;
+
 class LocalTempWriter implements TempWriter {
   private readonly flush: FlushBehind;
   private lastWrite = Date.now();
+  /** Anything written since the last full sync: each fsync is a device cache flush here, so an unneeded one costs as much as a needed one. */
+  private dirty = true;
   constructor(
     private readonly fh: FileHandle,
     public size: number,
@@ -232,6 +238,7 @@ class LocalTempWriter implements TempWriter {
   }
 
   async writeAt(data: Buffer, position: number): Promise<void> {
+    this.dirty = true;
     let done = 0;
     if (this.inline.allowed) {
       this.inline.write(this.fh.fd, [data], position);
@@ -241,16 +248,20 @@ class LocalTempWriter implements TempWriter {
       const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
       done += bytesWritten;
     }
+    // Again once written: a sync that began while this write was on the pool may not cover it.
+    this.dirty = true;
     this.flush.wrote(data.length);
     this.lastWrite = Date.now();
     this.size = Math.max(this.size, position + data.length);
   }
 
   async appendStream(source: Readable, position: number, limit: number, onLimit: () => Error, observe?: (chunks: Buffer[], n: number) => void): Promise<number> {
+    this.dirty = true;
     const sink = new PositionedWritable(this.fh, this.flush, this.inline, position, limit, onLimit, observe);
     try {
       await drainInto(source, sink);
     } finally {
+      this.dirty = true;
       this.size = Math.max(this.size, position + sink.written);
       this.lastWrite = Date.now();
     }
@@ -262,12 +273,20 @@ class LocalTempWriter implements TempWriter {
   }
 
   async truncate(size: number): Promise<void> {
+    this.dirty = true;
     await this.fh.truncate(size);
     this.size = size;
   }
 
-  sync(): Promise<void> {
-    return this.fh.sync();
+  async sync(): Promise<void> {
+    // Cleared before the flush: a write that lands while it runs sets it again.
+    this.dirty = false;
+    try {
+      await this.fh.sync();
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
   }
 
   /**
@@ -280,9 +299,11 @@ class LocalTempWriter implements TempWriter {
       if (Date.now() - this.lastWrite > TOUCH_AFTER_MS) {
         const now = new Date();
         await this.fh.utimes(now, now);
+        this.dirty = true;
       }
       renameSync(this.target.temp, this.target.blobPath(blob));
-      await Promise.all([this.fh.sync(), this.target.syncFolder()]);
+      if (!this.dirty) alreadySynced++;
+      await Promise.all([this.dirty ? this.fh.sync() : undefined, this.target.syncFolder()]);
     } finally {
       await this.fh.close();
     }
