@@ -26,14 +26,14 @@ async function statOrNull(fs: FileSession, rel: string): Promise<NodeInfo | null
   }
 }
 
-/**
- * The SFTP v3 requests, each translated into FileSession calls. Nothing here touches storage or
- * the database, and no permission is decided here: FileSession says yes or no.
- */
 let uploadsSynced = 0;
 /** fsync@openssh.com requests that flushed an upload (tests, diagnostics). */
 export const uploadFsyncs = (): number => uploadsSynced;
 
+/**
+ * The SFTP v3 requests, each translated into FileSession calls. Nothing here touches storage or
+ * the database, and no permission is decided here: FileSession says yes or no.
+ */
 export class Operations {
   readonly handles: HandleTable;
 
