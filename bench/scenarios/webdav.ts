@@ -97,11 +97,11 @@ export async function webdavScenarios(ctx: Ctx): Promise<void> {
   );
   // Apache answers before its bytes are durable; the gateway after. This row measures the same PUTs
   // against a bare server that flushes like the gateway does, to show what of the gap is the flush.
-  let fs = 0;
+  let fr = 0;
   await bench.compare(
     [floorM],
     one(() => sequentialPuts(g.http, `${dav}small-${++gs}/`, auth, sizes.davSmallPuts)),
-    peerSide(ctx.durableFloor, 'durable-floor', (f) => one(() => sequentialPuts(g.http, `${f.url}/small-${++fs}/`, peerBasic, sizes.davSmallPuts))),
+    peerSide(ctx.durableFloor, 'durable-floor', (f) => one(() => sequentialPuts(g.http, `${f.url}/small-${++fr}/`, peerBasic, sizes.davSmallPuts))),
   );
 
   log('WebDAV PROPFIND');

@@ -256,11 +256,11 @@ class LocalTempWriter implements TempWriter {
   }
 
   async appendStream(source: Readable, position: number, limit: number, onLimit: () => Error, observe?: (chunks: Buffer[], n: number) => void): Promise<number> {
-    this.dirty = true;
     const sink = new PositionedWritable(this.fh, this.flush, this.inline, position, limit, onLimit, observe);
     try {
       await drainInto(source, sink);
     } finally {
+      // Also after a failure: whatever part of the stream was written is unflushed.
       this.dirty = true;
       this.size = Math.max(this.size, position + sink.written);
       this.lastWrite = Date.now();
