@@ -6,6 +6,7 @@ import type { Database, Queryable, Row, RunResult, SqlValue } from './Database.j
 import { GatewayError } from '../shared/errors.js';
 import { KeyedMutex } from '../shared/semaphore.js';
 import { requireNative } from '../shared/native.js';
+import { Checkpointer, type CheckpointStats } from './checkpointer.js';
 
 type Driver = typeof BetterSqlite3;
 type Connection = BetterSqlite3.Database;
@@ -162,9 +163,9 @@ export class SqliteDatabase implements Database {
    */
   private closing = false;
 
-  private constructor(private readonly writer: Conn, private readonly reader: Conn, private readonly wal: WalFlusher) {}
+  private constructor(private readonly writer: Conn, private readonly reader: Conn, private readonly wal: WalFlusher, private readonly checkpointer: Checkpointer) {}
 
-  static async open(file: string): Promise<SqliteDatabase> {
+  static async open(file: string, opts: { checkpoint?: { restartBytes?: number; delayMs?: number } } = {}): Promise<SqliteDatabase> {
     const Driver = loadDriver();
     // The writer waits for other processes itself (asynchronously, in `begin`); the reader rarely
     // meets a lock in WAL mode (only while another connection recovers the WAL).
@@ -180,7 +181,12 @@ export class SqliteDatabase implements Database {
     // The WAL file's own directory entry must survive a power cut too.
     const dir = await openFile(dirname(file), 'r');
     await dir.sync().finally(() => dir.close());
-    return new SqliteDatabase(new Conn(writer), new Conn(reader), wal);
+    // Checkpoints run in a worker (see checkpointWorker.ts); SQLite's own come back if it fails.
+    writer.pragma('wal_autocheckpoint = 0');
+    const checkpointer = new Checkpointer(file, () => {
+      if (writer.open) writer.pragma('wal_autocheckpoint = 1000');
+    }, opts.checkpoint);
+    return new SqliteDatabase(new Conn(writer), new Conn(reader), wal, checkpointer);
   }
 
   private ensureOpen(): void {
@@ -272,6 +278,7 @@ export class SqliteDatabase implements Database {
       try {
         const result = await fn(this.writer);
         this.writer.db.exec('COMMIT');
+        this.checkpointer.nudge();
         return result;
       } catch (err) {
         if (this.writer.db.inTransaction) this.writer.db.exec('ROLLBACK');
@@ -280,9 +287,15 @@ export class SqliteDatabase implements Database {
     }, opts.durable !== false);
   }
 
+  /** How the WAL checkpoints went since open (tests, diagnostics). */
+  checkpoints(): CheckpointStats {
+    return this.checkpointer.snapshot();
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await this.lock.run('w', async () => {
+      await this.checkpointer.close();
       await this.wal.close();
       this.reader.close();
       this.writer.close();

@@ -1,7 +1,8 @@
 import test from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Checkpointer } from '../../src/db/checkpointer.js';
 import { SqliteDatabase } from '../../src/db/sqlite.js';
 import { GatewayError } from '../../src/shared/errors.js';
 
@@ -80,6 +81,51 @@ test('once close begins, new statements get `unavailable`; the transaction in pr
     const again = await SqliteDatabase.open(file);
     t.deepEqual(await again.query('SELECT k FROM kv ORDER BY k'), [{ k: 'late' }]);
     await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('WAL checkpoints run in the worker, restart a WAL that grew past the limit, and keep every row', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
+  const file = join(dir, 'db');
+  try {
+    const db = await SqliteDatabase.open(file, { checkpoint: { restartBytes: 256 * 1024, delayMs: 5 } });
+    await db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)');
+    t.deepEqual(await db.query('PRAGMA wal_autocheckpoint'), [{ wal_autocheckpoint: 0 }]);
+    const value = Buffer.alloc(2000, 7);
+    let maxWal = 0;
+    for (let i = 0; i < 2000; i++) {
+      await db.run('INSERT INTO kv (k, v) VALUES (?, ?)', [`k${i}`, value]);
+      if (i % 50 === 0) {
+        maxWal = Math.max(maxWal, (await stat(`${file}-wal`)).size);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    const stats = db.checkpoints();
+    t.true(stats.offThread, stats.lastError ?? '');
+    t.true(stats.runs > 0 && stats.frames > 0, JSON.stringify(stats));
+    t.true(stats.restarts > 0, JSON.stringify(stats));
+    // About 4 MB went through the WAL; restarts keep it near the limit, not at the total.
+    t.true(maxWal < 2 * 1024 * 1024, `WAL reached ${maxWal} bytes`);
+    await db.close();
+    const again = await SqliteDatabase.open(file);
+    t.deepEqual(await again.query('SELECT COUNT(*) AS n FROM kv'), [{ n: 2000 }]);
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a checkpoint worker that cannot start hands checkpoints back to SQLite', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
+  try {
+    const reason = await new Promise<string>((resolve) => {
+      // The worker opens an existing database only: a missing file makes it fail at start.
+      const c = new Checkpointer(join(dir, 'missing.db'), resolve);
+      c.nudge();
+    });
+    t.regex(reason, /unable to open|exited|SQLITE_CANTOPEN|directory does not exist/i);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

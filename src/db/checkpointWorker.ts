@@ -1,0 +1,59 @@
+/**
+ * Worker thread that checkpoints the SQLite WAL for the gateway's writer connection. A checkpoint
+ * copies WAL frames into the database file and, at `synchronous=NORMAL`, fsyncs both files: on the
+ * writer's own thread (SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000
+ * pages) that stalled the event loop for a device flush every couple of hundred small uploads.
+ * Here it stalls nobody; the writer keeps committing while a PASSIVE checkpoint runs.
+ */
+import { statSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import type BetterSqlite3 from 'better-sqlite3';
+import { requireNative } from '../shared/native.js';
+import type { CheckpointReply, CheckpointRequest, CheckpointWorkerData } from './checkpointer.js';
+
+const { file, restartBytes, delayMs } = workerData as CheckpointWorkerData;
+const port = parentPort!;
+const Driver = requireNative<typeof BetterSqlite3>('better-sqlite3');
+// A RESTART checkpoint waits for the writer's transaction to end; the writer meets SQLITE_BUSY
+// meanwhile and retries without blocking its event loop (SqliteDatabase.begin).
+const db = new Driver(file, { fileMustExist: true, timeout: 2000 });
+db.pragma('synchronous = NORMAL');
+db.pragma('wal_autocheckpoint = 0');
+
+function walBytes(): number {
+  try {
+    return statSync(`${file}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+let scheduled = false;
+
+function checkpoint(): CheckpointReply {
+  // PASSIVE never waits for anyone, but under a steady stream of commits it never catches up with
+  // the end of the WAL, so the WAL is never restarted and grows. Past `restartBytes`, RESTART
+  // waits for the writer once so that the next commit starts the WAL from its beginning again.
+  const mode = walBytes() > restartBytes ? 'RESTART' : 'PASSIVE';
+  try {
+    const [r] = db.pragma(`wal_checkpoint(${mode})`) as Array<{ busy: number; log: number; checkpointed: number }>;
+    return { kind: 'done', mode, frames: r?.checkpointed ?? 0, busy: r?.busy === 1 };
+  } catch (err) {
+    return { kind: 'done', mode, frames: 0, busy: true, error: (err as Error).message };
+  }
+}
+
+port.on('message', (msg: CheckpointRequest) => {
+  if (msg === 'close') {
+    db.close();
+    port.close();
+    return;
+  }
+  // Commits nudge at most once per reply; the delay lets a burst of them share one checkpoint.
+  if (scheduled) return;
+  scheduled = true;
+  setTimeout(() => {
+    scheduled = false;
+    port.postMessage(checkpoint());
+  }, delayMs);
+});
