@@ -1,4 +1,5 @@
 import { randomBytes, createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { randomBytesPooled } from './randomPool.js';
 
 /** Crockford base32, lower case: URL-safe and free of look-alike letters. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
@@ -21,7 +22,7 @@ function base32(bytes: Buffer, chars: number): string {
 
 /** 26 characters × 5 bits = 130 random bits (CONTRACT: at least 128). */
 export function newEventId(): string {
-  return base32(randomBytes(17), 26);
+  return base32(randomBytesPooled(17), 26);
 }
 
 export const EVENT_ID_PATTERN = /^[0-9a-hjkmnp-tv-z]{26}$/;
@@ -31,7 +32,7 @@ export function isEventId(value: string): boolean {
 }
 
 export function randomId(chars = 26): string {
-  return base32(randomBytes(Math.ceil((chars * 5) / 8) + 1), chars);
+  return base32(randomBytesPooled(Math.ceil((chars * 5) / 8) + 1), chars);
 }
 
 const PASSWORD_ALPHABET = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';

@@ -1,6 +1,6 @@
-import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import { fillRandom } from '../../shared/randomPool.js';
 
 /**
  * Pooled SSH packet buffers, both ways.
@@ -221,7 +221,7 @@ function install(crypto: Ssh2Crypto | null): boolean {
     const packet = outbound.take(pktLen + 16);
     packet.writeUInt32BE(pktLen - 4, 0);
     packet[4] = padLen;
-    randomFillSync(packet, 5 + payloadLen, padLen);
+    fillRandom(packet, 5 + payloadLen, padLen);
     return packet;
   };
   return true;
