@@ -131,14 +131,34 @@ export class FileSession {
 
   /** Metadata of a served entry; NOT_FOUND for anything absent, incomplete or hidden. */
   async stat(rawPath: string, opts: { arriving?: boolean } = {}): Promise<NodeInfo> {
+    const node = await this.find(rawPath, opts);
+    if (!node) throw new GatewayError('not_found', `${canonicalPath(rawPath)} not found`);
+    return node;
+  }
+
+  /**
+   * `stat` answering null where stat refuses with NOT_FOUND. Uploads probe for absence on every
+   * new file, and building the error (its stack trace) cost more than the lookup itself.
+   */
+  async find(rawPath: string, opts: { arriving?: boolean } = {}): Promise<NodeInfo | null> {
+    return (await this.probe(rawPath, opts)).node;
+  }
+
+  /**
+   * One lookup for what a writer needs to know about a path: the served entry (as `find`), or else
+   * the announced file not served yet (as `announced`).
+   */
+  async probe(rawPath: string, opts: { arriving?: boolean } = {}): Promise<{ node: NodeInfo | null; announced: NodeInfo | null }> {
     this.can('list');
     const path = canonicalPath(rawPath);
-    if (path === '') return this.rootNode();
+    if (path === '') return { node: this.rootNode(), announced: null };
     const row = await this.files.byPath(this.event.id, path);
     // Readers may fetch an announced file while it arrives; writers see it only once committed.
-    if (opts.arriving && row && this.isArriving(row) && !this.mayWrite()) return { ...nodeOf(row), size: row.size ?? row.bytes, etag: `arriving-${row.id}` };
-    if (!this.visible(row)) throw new GatewayError('not_found', `${path} not found`);
-    return nodeOf(row);
+    if (opts.arriving && row && this.isArriving(row) && !this.mayWrite()) {
+      return { node: { ...nodeOf(row), size: row.size ?? row.bytes, etag: `arriving-${row.id}` }, announced: null };
+    }
+    if (this.visible(row)) return { node: nodeOf(row), announced: null };
+    return { node: null, announced: row && this.isAnnouncedOnly(row) ? nodeOf(row) : null };
   }
 
   /** An announced file not complete yet: downloads follow it. Unannounced uploads stay invisible until committed. */
@@ -152,8 +172,11 @@ export class FileSession {
     const path = canonicalPath(rawPath);
     if (path === '') return null;
     const row = await this.files.byPath(this.event.id, path);
-    if (!row || row.kind !== 'file' || isServed(row) || row.state === 'removed' || this.hiddenFromMe(row)) return null;
-    return nodeOf(row);
+    return row && this.isAnnouncedOnly(row) ? nodeOf(row) : null;
+  }
+
+  private isAnnouncedOnly(row: FileRow): boolean {
+    return row.kind === 'file' && !isServed(row) && row.state !== 'removed' && !this.hiddenFromMe(row);
   }
 
   /** One page of a folder, in name order. `after` is the last name of the previous page. */

@@ -1,5 +1,5 @@
 import type { FileSession, NodeInfo } from '../../cache/FileSession.js';
-import { GatewayError, isGatewayError } from '../../shared/errors.js';
+import { GatewayError } from '../../shared/errors.js';
 import { encode, MAX_IO, OPEN_FLAGS, REQ, STATUS, type Attrs, type Reader } from './codec.js';
 import { HandleTable, type Handle } from './handles.js';
 import { longName, virtualPath, type Place, type VirtualTree } from './tree.js';
@@ -16,15 +16,6 @@ export interface ReplyBuffers {
 
 const ok = (id: number) => encode.status(id, STATUS.OK, 'OK');
 const eof = (id: number) => encode.status(id, STATUS.EOF, 'End of file');
-
-async function statOrNull(fs: FileSession, rel: string): Promise<NodeInfo | null> {
-  try {
-    return await fs.stat(rel);
-  } catch (err) {
-    if (isGatewayError(err) && err.code === 'not_found') return null;
-    throw err;
-  }
-}
 
 let uploadsSynced = 0;
 /** fsync@openssh.com requests that flushed an upload (tests, diagnostics). */
@@ -111,7 +102,7 @@ export class Operations {
       const download = await fs.openRandomRead(rel);
       return encode.handle(id, this.handles.add({ type: 'read', path, download, sentUpTo: 0 }));
     }
-    const existing = rel === '' ? null : await statOrNull(fs, rel);
+    const existing = rel === '' ? null : await fs.find(rel);
     if (existing?.kind === 'dir' || rel === '') throw new GatewayError('conflict', `${path} is a folder`);
     if (existing && flags & OPEN_FLAGS.CREAT && flags & OPEN_FLAGS.EXCL) throw new GatewayError('precondition_failed', `${path} already exists`);
     if (!existing && !(flags & OPEN_FLAGS.CREAT) && fs.mayWrite()) throw new GatewayError('not_found', `${path} not found`);

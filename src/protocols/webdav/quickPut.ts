@@ -1,7 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { catchErrors, type AuthResponse } from 'nephele';
-import type { FileSession, NodeInfo } from '../../cache/FileSession.js';
-import { GatewayError } from '../../shared/errors.js';
+import type { FileSession } from '../../cache/FileSession.js';
 import { canonicalPath, parentOf } from '../../shared/paths.js';
 import { authenticateRequest } from '../http/auth.js';
 import { decodeUrlPath, encodeUrlPath } from '../http/paths.js';
@@ -25,15 +24,6 @@ function filePathOf(req: Request): { eventId: string; path: string } | null {
     return path === '' ? null : { eventId: eventIdOf(req), path };
   } catch {
     return null;
-  }
-}
-
-async function statOrNull(session: FileSession, path: string): Promise<NodeInfo | null> {
-  try {
-    return await session.stat(path);
-  } catch (err) {
-    if (err instanceof GatewayError && err.code === 'not_found') return null;
-    throw err;
   }
 }
 
@@ -75,13 +65,13 @@ async function put(deps: DavDeps, req: Request, res: Response, target: { eventId
   }
   if (!session.mayWrite()) return false;
   const { path } = target;
-  const existing = await statOrNull(session, path);
+  const { node: existing, announced } = await session.probe(path);
   if (existing?.kind === 'dir') return false;
   const parent = parentOf(path);
-  if (parent !== '' && (await statOrNull(session, parent))?.kind !== 'dir') return false;
+  if (parent !== '' && (await session.find(parent))?.kind !== 'dir') return false;
   if (await session.metadata().anyLock()) return false;
   // An announced file exists as a name before its bytes do: 204, as nephele answers.
-  const existed = existing !== null || (await session.announced(path)) !== null;
+  const existed = existing !== null || announced !== null;
 
   // From here on the request is ours.
   answered++;
