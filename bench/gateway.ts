@@ -1,18 +1,22 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { GATEWAY_MALLOC_ENV, GATEWAY_NODE_FLAGS } from '../src/shared/runtimeTuning.js';
 import { basicAuth, HttpClient } from './lib/http.js';
 import { runOk, startService, waitForLine, type Service } from './lib/proc.js';
 
-/** Extra node flags for the gateway child when investigating (e.g. BENCH_GATEWAY_NODE_ARGS=--cpu-prof; BENCH_GATEWAY_LOG=FILE keeps its output). */
+/** The gateway runs as deployed (src/shared/runtimeTuning.ts) unless BENCH_GATEWAY_TUNING=off, for an A/B. */
+const tuned = () => process.env.BENCH_GATEWAY_TUNING !== 'off';
+
+/** Node flags for the gateway child, plus extra ones when investigating (e.g. BENCH_GATEWAY_NODE_ARGS=--cpu-prof; BENCH_GATEWAY_LOG=FILE keeps its output). */
 function nodeArgs(): string[] {
-  return (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return [...(tuned() ? GATEWAY_NODE_FLAGS : []), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 }
 
 /** `BENCH_GATEWAY_ENV="NAME=value NAME2=value"`: variables for the gateway process only (malloc tuning and the like), not the peers. */
 function gatewayEnv(): Record<string, string> {
   const pairs = (process.env.BENCH_GATEWAY_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]);
-  return Object.fromEntries(pairs.filter(([k, v]) => k && v !== undefined));
+  return { ...(tuned() ? GATEWAY_MALLOC_ENV : {}), ...Object.fromEntries(pairs.filter(([k, v]) => k && v !== undefined)) };
 }
 
 export interface BenchAccount {

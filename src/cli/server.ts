@@ -5,6 +5,7 @@ import { describeRecovery } from '../cache/recovery.js';
 import { Gateway, type GatewayOptions } from '../gateway.js';
 import { createLogger } from '../shared/log.js';
 import { print, printJson, readStdin, UserError } from './io.js';
+import { missingTuning } from '../shared/runtimeTuning.js';
 
 /** Admin commands may run beside a live server: no recovery (it would cut that server's uploads). */
 async function withGateway<T>(configFile: string | undefined, fn: (g: Gateway) => Promise<T>, recovery: GatewayOptions['recovery'] = 'skip'): Promise<T> {
@@ -32,6 +33,8 @@ export function registerServerCommands(program: Command): void {
       // during start-up must not kill the process, which is Node's default).
       process.on('SIGHUP', () => void gateway.reload().catch(() => undefined));
       await gateway.start();
+      const untuned = missingTuning(process.execArgv, process.env);
+      if (untuned.length > 0) gateway.log.info({ missing: untuned }, 'started without the memory tuning of the systemd unit and npm start (README, "Memory")');
       const users = await gateway.accounts.list();
       if (users.length === 0) print(`no accounts yet: create an admin with "handoff user add NAME --role admin"`);
       print(`admin panel: ${gateway.publicUrl}/admin/`);
