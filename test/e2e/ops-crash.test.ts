@@ -257,3 +257,43 @@ test.serial('upload writes run on the event loop until one stalls, then on the t
   t.is(await serve.exited, 0);
   serve = null;
 });
+
+test.serial("a temp's open and close skip the thread pool until a call stalls, then use it", async (t) => {
+  if (!hasTool('strace')) return t.pass(missingToolMessage('strace'));
+  const ready = await serveWithEvent('stall-open');
+  const { id, basic } = ready;
+  serve = ready.serve;
+  const pid = serve.child.pid!;
+  // Each temp's open and, by its descriptor (the file has been renamed by then), its close.
+  const tempFiles = (trace: string) => {
+    const calls = completedCalls(trace);
+    return calls.flatMap((c, i) => {
+      if (c.name !== 'openat' || !c.args.includes('/.partial/')) return [];
+      const fd = /^(\d+)/.exec(c.result)?.[1];
+      return [{ open: c, close: calls.slice(i + 1).find((d) => d.name === 'close' && d.args.startsWith(`${fd}<`)) }];
+    });
+  };
+
+  let stopTrace = await attachStrace(pid, 'open-strace.txt', ['-e', 'trace=openat,close']);
+  t.is((await rawRequest(`${serve.url}/dav/${id}/quick.bin`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('quick') })).status, 201);
+  const [quick] = tempFiles(await stopTrace());
+  t.truthy(quick?.close, 'the temp was opened and closed');
+  t.is(quick?.open.tid, pid, 'the temp is opened on the main thread');
+  t.is(quick?.close?.tid, pid, 'the temp is closed on the main thread');
+
+  // Writes held 30 ms (longer than the 20 ms allowed) send open and close to the pool as well.
+  stopTrace = await attachStrace(pid, 'open-stall-strace.txt', ['-e', 'trace=openat,close,pwrite64,pwritev', '-e', 'inject=pwrite64,pwritev:delay_exit=30000']);
+  t.is((await rawRequest(`${serve.url}/dav/${id}/slow.bin`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('slow') })).status, 201);
+  const [slow] = tempFiles(await stopTrace());
+  stopTrace = await attachStrace(pid, 'open-after-strace.txt', ['-e', 'trace=openat,close']);
+  t.is((await rawRequest(`${serve.url}/dav/${id}/after.bin`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('after') })).status, 201);
+  const [after] = tempFiles(await stopTrace());
+  t.truthy(slow?.close && after?.close, 'both temps were opened and closed');
+  t.is(slow?.open.tid, pid, 'the temp opened before the stall, on the main thread');
+  t.not(slow?.close?.tid, pid, 'the temp whose write stalled closes on a pool thread');
+  t.not(after?.open.tid, pid, 'the next temp opens on a pool thread');
+  t.not(after?.close?.tid, pid, 'and closes on one');
+  serve.child.kill('SIGTERM');
+  t.is(await serve.exited, 0);
+  serve = null;
+});

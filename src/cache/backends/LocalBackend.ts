@@ -5,6 +5,7 @@ import { Writable, type Readable } from 'node:stream';
 import { GatewayError } from '../../shared/errors.js';
 import { releasedBuffers } from '../../shared/youngGc.js';
 import { isEventId } from '../../shared/ids.js';
+import { InlineIo, RawFile } from './rawFile.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
 
 const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
@@ -21,35 +22,10 @@ const READ_MAX = 2 * 1024 * 1024;
 
 const FLUSH_BEHIND = 32 * 1024 * 1024;
 /**
- * Writes run on the calling thread: they only copy into the page cache, while a thread-pool round
- * trip cost the main thread 50-200 µs of wake-ups on this VM (a quarter of a small upload's time;
- * a 1 GiB upload is CPU-bound on 2 cores: SFTP 148 -> 156 MB/s and WebDAV 234 -> 254 MB/s, medians
- * of 9 alternating runs, against writes past 64 KiB on the pool). A write can still block when the
- * kernel throttles writers (dirty pages over the limit, slow or network storage): one that takes
- * longer than INLINE_STALL_MS sends every write to the thread pool for INLINE_BACKOFF_MS, so a
- * stalling disk never holds the event loop for long.
- * Everything that waits for the disk on purpose (fsync) stays on the thread pool.
+ * Writes run on the calling thread (InlineIo): they only copy into the page cache, and a 1 GiB
+ * upload is CPU-bound on 2 cores (SFTP 148 -> 156 MB/s and WebDAV 234 -> 254 MB/s, medians of 9
+ * alternating runs, against writes past 64 KiB on the pool). So do a temp's open and close.
  */
-const INLINE_STALL_MS = 20;
-const INLINE_BACKOFF_MS = 10_000;
-
-class InlineWrites {
-  private offUntil = 0;
-
-  get allowed(): boolean {
-    return Date.now() >= this.offUntil;
-  }
-
-  /** Positioned writes of `bufs` at `position`, timed. */
-  write(fd: number, bufs: Buffer[], position: number): void {
-    const started = performance.now();
-    try {
-      writeAllSync(fd, bufs, position);
-    } finally {
-      if (performance.now() - started > INLINE_STALL_MS) this.offUntil = Date.now() + INLINE_BACKOFF_MS;
-    }
-  }
-}
 
 /** Event folders kept open for commits (one descriptor each). */
 const FOLDER_HANDLES = 64;
@@ -62,7 +38,7 @@ const FOLDER_HANDLES = 64;
 class FlushBehind {
   private unflushed = 0;
   private flushing = false;
-  constructor(private readonly fh: FileHandle) {}
+  constructor(private readonly fh: RawFile) {}
 
   wrote(bytes: number): void {
     this.unflushed += bytes;
@@ -83,7 +59,7 @@ const giveStage = (b: Buffer): void => {
 };
 
 /**
- * Writes a stream at a position. While writes may run on the calling thread (InlineWrites), each
+ * Writes a stream at a position. While writes may run on the calling thread (InlineIo), each
  * batch of chunks is one positioned writev, done before the next chunk is taken. Otherwise the
  * bytes are copied into 1 MiB staging slabs of our own, one slab written on the thread pool while
  * the next fills, and the source's chunks are let go at once: queued for the pool, Node's body
@@ -105,9 +81,9 @@ class PositionedWritable extends Writable {
   private failure: Error | null = null;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: RawFile,
     private readonly flush: FlushBehind,
-    private readonly inline: InlineWrites,
+    private readonly inline: InlineIo,
     private position: number,
     private readonly limit: number,
     private readonly onLimit: () => Error,
@@ -135,7 +111,7 @@ class PositionedWritable extends Writable {
     // Staged bytes go first, so the calling thread writes again only once they are out.
     if (this.inline.allowed && this.staged === 0 && !this.inFlight) {
       try {
-        this.inline.write(this.fh.fd, bufs, this.position);
+        this.inline.run(() => writeAllSync(this.fh.fd, bufs, this.position));
       } catch (err) {
         return cb(err as Error);
       }
@@ -185,7 +161,7 @@ class PositionedWritable extends Writable {
 
   private async writeOut(data: Buffer): Promise<void> {
     try {
-      for (let done = 0; done < data.length; ) done += (await this.fh.write(data, done, data.length - done, this.position + done)).bytesWritten;
+      for (let done = 0; done < data.length; ) done += await this.fh.write(data, done, data.length - done, this.position + done);
       this.wrote([data], data.length);
     } catch (err) {
       this.failure = err as Error;
@@ -229,10 +205,10 @@ class LocalTempWriter implements TempWriter {
   /** Anything written since the last full sync: each fsync is a device cache flush here, so an unneeded one costs as much as a needed one. */
   private dirty = true;
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: RawFile,
     public size: number,
     private readonly target: CommitTarget,
-    private readonly inline: InlineWrites,
+    private readonly inline: InlineIo,
   ) {
     this.flush = new FlushBehind(fh);
   }
@@ -241,12 +217,11 @@ class LocalTempWriter implements TempWriter {
     this.dirty = true;
     let done = 0;
     if (this.inline.allowed) {
-      this.inline.write(this.fh.fd, [data], position);
+      this.inline.run(() => writeAllSync(this.fh.fd, [data], position));
       done = data.length;
     }
     while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
+      done += await this.fh.write(data, done, data.length - done, position + done);
     }
     // Again once written: a sync that began while this write was on the pool may not cover it.
     this.dirty = true;
@@ -269,7 +244,7 @@ class LocalTempWriter implements TempWriter {
   }
 
   async readAt(buffer: Buffer, position: number): Promise<number> {
-    return (await this.fh.read(buffer, 0, buffer.length, position)).bytesRead;
+    return this.fh.read(buffer, 0, buffer.length, position);
   }
 
   async truncate(size: number): Promise<void> {
@@ -319,7 +294,7 @@ export class LocalBackend implements StorageBackend {
   readonly capabilities = { randomWrite: true, atomicRename: true, serverCopy: true, liveRead: true };
 
   /** One per backend: a stall on its disk moves all its writes to the thread pool. */
-  private readonly inline = new InlineWrites();
+  private readonly inline = new InlineIo();
 
   constructor(private readonly root: string) {}
 
@@ -365,18 +340,18 @@ export class LocalBackend implements StorageBackend {
     const path = this.tempPath(eventId, tempId);
     // A fresh temp is new by construction (generated id): O_EXCL says so, and its size needs no stat.
     const flags = constants.O_RDWR | constants.O_CREAT | (fresh ? constants.O_EXCL : 0);
-    let fh: FileHandle;
+    let fh: RawFile;
     try {
-      fh = await open(path, flags, 0o600);
+      fh = await RawFile.open(path, flags, 0o600, this.inline);
     } catch (err) {
       // The event's folders are made on its first upload (and again if someone removed them).
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await mkdir(join(this.dir(eventId), '.partial'), { recursive: true, mode: 0o700 });
       this.dropFolderHandle(eventId);
       this.durableContainers.delete(eventId);
-      fh = await open(path, flags, 0o600);
+      fh = await RawFile.open(path, flags, 0o600, this.inline);
     }
-    const size = fresh ? 0 : (await fh.stat()).size;
+    const size = fresh ? 0 : await fh.size();
     return new LocalTempWriter(fh, size, {
       temp: path,
       blobPath: (blob) => this.blobPath(eventId, blob),
