@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -291,6 +292,30 @@ test.serial("a temp's close skips the thread pool until a call stalls, then uses
   t.truthy(slow?.close && after?.close, 'both temps were opened and closed');
   t.not(slow?.close?.tid, pid, 'the temp whose write stalled closes on a pool thread');
   t.not(after?.close?.tid, pid, 'so does the next one');
+  serve.child.kill('SIGTERM');
+  t.is(await serve.exited, 0);
+  serve = null;
+});
+
+test.serial('SFTP connections are accepted with TCP_NODELAY (a reply never waits for the previous one to be acknowledged)', async (t) => {
+  if (!hasTool('strace')) return t.pass(missingToolMessage('strace'));
+  const ready = await serveWithEvent('nodelay');
+  serve = ready.serve;
+  const port = Number(/sftp listening on [^:\s]+:(\d+)/.exec(serve.stdout())?.[1]);
+  t.true(port > 0, 'the SFTP port is announced');
+  // -y twice: socket descriptors are shown with their TCP addresses.
+  const stopTrace = await attachStrace(serve.child.pid!, 'nodelay-strace.txt', ['-y', '-e', 'trace=setsockopt']);
+  const banner = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('data', (d) => {
+      socket.destroy();
+      resolve(d.toString());
+    });
+    socket.once('error', reject);
+  });
+  t.regex(banner, /^SSH-2\.0-/);
+  const calls = completedCalls(await stopTrace()).filter((c) => c.name === 'setsockopt' && c.args.includes(`127.0.0.1:${port}->`));
+  t.true(calls.some((c) => /TCP_NODELAY, \[1\]/.test(c.args)), `no TCP_NODELAY on the SFTP connection: ${JSON.stringify(calls)}`);
   serve.child.kill('SIGTERM');
   t.is(await serve.exited, 0);
   serve = null;

@@ -82,7 +82,10 @@ export class SftpServer {
       (client: Connection, info: ClientInfo) => this.onClient(client, info),
     );
     this.ssh.on('error', (err: Error) => deps.log.warn({ err }, 'sftp server error'));
-    this.net = createServer({ pauseOnConnect: true }, (socket) =>
+    // noDelay: SFTP is request/response, and with Nagle on, a reply written while an earlier one was
+    // still unacknowledged waited for the client's (delayed) ACK. 1 GiB uploads stalled to 50-130
+    // MB/s with the CPU idle in most runs (464-723 with it); 4 KiB files 555 -> 716 files/s.
+    this.net = createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
       this.onSocket(socket).catch((err: unknown) => {
         deps.log.error({ err }, 'sftp: cannot accept connection');
         socket.destroy();
