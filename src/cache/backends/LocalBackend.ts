@@ -24,7 +24,8 @@ const FLUSH_BEHIND = 32 * 1024 * 1024;
 /**
  * Writes run on the calling thread (InlineIo): they only copy into the page cache, and a 1 GiB
  * upload is CPU-bound on 2 cores (SFTP 148 -> 156 MB/s and WebDAV 234 -> 254 MB/s, medians of 9
- * alternating runs, against writes past 64 KiB on the pool). So do a temp's open and close.
+ * alternating runs, against writes past 64 KiB on the pool). So does a temp's close; its open
+ * stays on the pool (see rawFile.ts).
  */
 
 /** Event folders kept open for commits (one descriptor each). */
