@@ -166,7 +166,10 @@ export class Transfer {
         throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
       }
     }
-    await t.open(true);
+    // Not awaited: the open is a thread-pool round trip (and a create can wait for the disk), which
+    // now overlaps the client's next round trip (SFTP: OPEN's reply, then the first WRITE). The first
+    // write or the commit waits for it, and a failure to create the temp is reported there.
+    t.open(true).catch(() => undefined);
     if (!existing) deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path, state: 'uploading', bytes: 0, size: opts.length });
     deps.live.start(event.id, path, upload.id, opts.length, 0);
     if (opts.keepExisting && existing?.state === 'complete' && existing.blob) {
@@ -191,9 +194,30 @@ export class Transfer {
     return t;
   }
 
-  private async open(fresh = false): Promise<TempWriter> {
-    this.writer ??= await this.deps.storage.openTemp(this.event.id, this.upload.id, fresh);
-    return this.writer;
+  /** The temp while it is being opened: `start` does not wait for it, its first user does. */
+  private opening: Promise<TempWriter> | null = null;
+
+  private open(fresh = false): Promise<TempWriter> {
+    if (this.writer) return Promise.resolve(this.writer);
+    this.opening ??= this.deps.storage.openTemp(this.event.id, this.upload.id, fresh).then(
+      (writer) => {
+        this.writer = writer;
+        this.opening = null;
+        return writer;
+      },
+      (err: unknown) => {
+        this.opening = null;
+        throw err;
+      },
+    );
+    return this.opening;
+  }
+
+  /** Closes the temp's handle, also one still being opened (the temp itself stays). */
+  private async closeWriter(): Promise<void> {
+    const writer = this.writer ?? (await this.opening?.catch(() => null)) ?? null;
+    this.writer = null;
+    await writer?.close().catch(() => undefined);
   }
 
   /** Copies the current content into the temp blob, hashing it on the way. */
@@ -482,8 +506,7 @@ export class Transfer {
   }
 
   private async release(outcome: 'failed' | 'aborted' = 'failed'): Promise<void> {
-    await this.writer?.close().catch(() => undefined);
-    this.writer = null;
+    await this.closeWriter();
     await this.deps.storage.discardTemp(this.event.id, this.upload.id).catch(() => undefined);
     if (!this.place) {
       await this.deps.db.transaction(async (tx) => {
@@ -519,8 +542,7 @@ export class Transfer {
   async abort(discard: boolean): Promise<void> {
     if (this.done) return;
     if (this.upload.protocol === 'tus' && !discard) {
-      await this.writer?.close().catch(() => undefined);
-      this.writer = null;
+      await this.closeWriter();
       this.deps.live.end(this.event.id, this.path, this.upload.id, 'paused');
       this.done = true;
       return;
@@ -531,8 +553,7 @@ export class Transfer {
   /** Releases file handles without ending the upload (tus request finished, upload continues later). */
   async detach(): Promise<void> {
     if (this.done) return;
-    await this.writer?.close().catch(() => undefined);
-    this.writer = null;
+    await this.closeWriter();
     this.deps.live.end(this.event.id, this.path, this.upload.id, 'paused');
   }
 }
