@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -17,6 +17,14 @@ import { hasTool, missingToolMessage } from '../helpers/tools.js';
 
 let dir: string;
 let serve: ServeChild | null = null;
+
+/** Stops the test's `handoff serve` child with SIGTERM and checks it exits cleanly. */
+async function stopServe(t: ExecutionContext): Promise<void> {
+  if (!serve) return;
+  serve.child.kill('SIGTERM');
+  t.is(await serve.exited, 0);
+  serve = null;
+}
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'handoff-crash-'));
 });
@@ -128,9 +136,7 @@ test.serial('SIGKILL during tus uploads: nothing partial listed complete, integr
   t.true(after.files.every((f: { state: string }) => f.state === 'complete'));
   t.is(after.usedBytes, done.length + big.length + zero.length);
 
-  serve.child.kill('SIGTERM');
-  t.is(await serve.exited, 0);
-  serve = null;
+  await stopServe(t);
 });
 
 /**
@@ -229,9 +235,7 @@ test.serial('a WebDAV PUT is answered only after fsync of the data and its folde
   const answer = index('the 201 on the socket', (c) => /^write/.test(c.name) && c.args.includes('socket:') && c.args.includes('HTTP/1.1 201'), data);
   t.true(flushed < answer, 'the answer leaves only after the data and its folder are on disk');
   t.true(walSynced < answer, 'the answer leaves only after the commit is on disk');
-  serve.child.kill('SIGTERM');
-  t.is(await serve.exited, 0);
-  serve = null;
+  await stopServe(t);
 });
 
 test.serial('upload writes run on the event loop until one stalls, then on the thread pool', async (t) => {
@@ -254,9 +258,7 @@ test.serial('upload writes run on the event loop until one stalls, then on the t
   t.is(onMain, 0, `after the stall every write runs on a pool thread (${onMain} of ${writes.length - 1} ran on the main thread)`);
   const got = await rawRequest(`${serve.url}/dav/${id}/stalled.bin`, { headers: { authorization: basic } });
   t.true(got.body.equals(body), 'the file is intact');
-  serve.child.kill('SIGTERM');
-  t.is(await serve.exited, 0);
-  serve = null;
+  await stopServe(t);
 });
 
 test.serial("a temp's close skips the thread pool until a call stalls, then uses it; its open always uses it", async (t) => {
@@ -292,9 +294,7 @@ test.serial("a temp's close skips the thread pool until a call stalls, then uses
   t.truthy(slow?.close && after?.close, 'both temps were opened and closed');
   t.not(slow?.close?.tid, pid, 'the temp whose write stalled closes on a pool thread');
   t.not(after?.close?.tid, pid, 'so does the next one');
-  serve.child.kill('SIGTERM');
-  t.is(await serve.exited, 0);
-  serve = null;
+  await stopServe(t);
 });
 
 test.serial('SFTP connections are accepted with TCP_NODELAY (a reply never waits for the previous one to be acknowledged)', async (t) => {
@@ -316,7 +316,5 @@ test.serial('SFTP connections are accepted with TCP_NODELAY (a reply never waits
   t.regex(banner, /^SSH-2\.0-/);
   const calls = completedCalls(await stopTrace()).filter((c) => c.name === 'setsockopt' && c.args.includes(`127.0.0.1:${port}->`));
   t.true(calls.some((c) => /TCP_NODELAY, \[1\]/.test(c.args)), `no TCP_NODELAY on the SFTP connection: ${JSON.stringify(calls)}`);
-  serve.child.kill('SIGTERM');
-  t.is(await serve.exited, 0);
-  serve = null;
+  await stopServe(t);
 });
