@@ -169,7 +169,7 @@ export class Transfer {
     // Not awaited: the open is a thread-pool round trip (and a create can wait for the disk), which
     // now overlaps the client's next round trip (SFTP: OPEN's reply, then the first WRITE). The first
     // write or the commit waits for it, and a failure to create the temp is reported there.
-    t.open(true).catch(() => undefined);
+    t.open(true, true).catch(() => undefined);
     if (!existing) deps.bus.emit({ type: 'file.state', at: now, eventId: event.id, path, state: 'uploading', bytes: 0, size: opts.length });
     deps.live.start(event.id, path, upload.id, opts.length, 0);
     if (opts.keepExisting && existing?.state === 'complete' && existing.blob) {
@@ -197,9 +197,9 @@ export class Transfer {
   /** The temp while it is being opened: `start` does not wait for it, its first user does. */
   private opening: Promise<TempWriter> | null = null;
 
-  private open(fresh = false): Promise<TempWriter> {
+  private open(fresh = false, ephemeral = false): Promise<TempWriter> {
     if (this.writer) return Promise.resolve(this.writer);
-    this.opening ??= this.deps.storage.openTemp(this.event.id, this.upload.id, fresh).then(
+    this.opening ??= this.deps.storage.openTemp(this.event.id, this.upload.id, fresh, ephemeral).then(
       (writer) => {
         this.writer = writer;
         this.opening = null;

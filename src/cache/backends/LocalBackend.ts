@@ -6,9 +6,12 @@ import { GatewayError } from '../../shared/errors.js';
 import { releasedBuffers } from '../../shared/youngGc.js';
 import { isEventId } from '../../shared/ids.js';
 import { InlineIo, RawFile } from './rawFile.js';
+import { isSpareName, SpareTemps } from './spareTemps.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
 
 const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
+/** Where spare temps (spareTemps.ts) wait in an event's folder, apart from the temps of uploads. */
+const SPARE_DIR = '.spare';
 /**
  * Read buffer per download. 256 KiB, not 1 MiB: with 50 concurrent 100 MiB downloads the gateway
  * peaked at 268-292 MB RSS with 1 MiB (a buffer being read plus one queued on the socket per
@@ -181,6 +184,8 @@ interface CommitTarget {
   temp: string;
   blobPath(blob: string): string;
   syncFolder(): Promise<void>;
+  /** The temp's name is gone (renamed to its blob). */
+  renamed(): void;
 }
 
 /** Positioned writes of `bufs` at `position` on the calling thread, continuing after short writes. */
@@ -278,6 +283,7 @@ class LocalTempWriter implements TempWriter {
         this.dirty = true;
       }
       renameSync(this.target.temp, this.target.blobPath(blob));
+      this.target.renamed();
       if (!this.dirty) alreadySynced++;
       await Promise.all([this.dirty ? this.fh.sync() : undefined, this.target.syncFolder()]);
     } finally {
@@ -296,6 +302,15 @@ export class LocalBackend implements StorageBackend {
 
   /** One per backend: a stall on its disk moves all its writes to the thread pool. */
   private readonly inline = new InlineIo();
+
+  /** Temps made ahead of demand (see spareTemps.ts). */
+  private readonly spares = new SpareTemps({
+    pathOf: (eventId, name) => this.tempPath(eventId, name),
+    create: (path) => RawFile.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600, this.inline),
+    prepare: (eventId) => this.prepareSpares(eventId),
+  });
+  /** `eventId/tempId` of uploads writing to a spare, and the spare's path. */
+  private readonly onSpare = new Map<string, string>();
 
   constructor(private readonly root: string) {}
 
@@ -316,7 +331,28 @@ export class LocalBackend implements StorageBackend {
 
   private tempPath(eventId: string, tempId: string): string {
     if (!BLOB_NAME.test(tempId)) throw new GatewayError('internal', 'invalid temp name');
-    return join(this.dir(eventId), '.partial', tempId);
+    if (isSpareName(tempId)) return join(this.dir(eventId), SPARE_DIR, tempId);
+    return this.onSpare.get(`${eventId}/${tempId}`) ?? join(this.dir(eventId), '.partial', tempId);
+  }
+
+  /**
+   * Before an event's first spares: makes their folder and removes what an earlier process left
+   * there, except spares that uploads are writing to. A left spare with bytes in it was an upload's
+   * temp; the sweep lists those (listTempItems) and would have taken them too.
+   */
+  private async prepareSpares(eventId: string): Promise<void> {
+    const folder = join(this.dir(eventId), SPARE_DIR);
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    const inUse = new Set(this.onSpare.values());
+    for (const name of await readdir(folder)) {
+      const path = join(folder, name);
+      if (!inUse.has(path)) await rm(path, { force: true });
+    }
+  }
+
+  private forgetSpares(eventId: string): Promise<void> {
+    for (const key of this.onSpare.keys()) if (key.startsWith(`${eventId}/`)) this.onSpare.delete(key);
+    return this.spares.drop(eventId);
   }
 
   /**
@@ -332,12 +368,25 @@ export class LocalBackend implements StorageBackend {
   }
 
   async removeContainer(eventId: string): Promise<void> {
+    await this.forgetSpares(eventId);
     this.durableContainers.delete(eventId);
     this.dropFolderHandle(eventId);
     await rm(this.dir(eventId), { recursive: true, force: true });
   }
 
-  async openTemp(eventId: string, tempId: string, fresh = false): Promise<TempWriter> {
+  async openTemp(eventId: string, tempId: string, fresh = false, ephemeral = false): Promise<TempWriter> {
+    const key = `${eventId}/${tempId}`;
+    const target = (temp: string) => ({
+      temp,
+      blobPath: (blob: string) => this.blobPath(eventId, blob),
+      syncFolder: () => this.syncContainer(eventId),
+      renamed: () => this.onSpare.delete(key),
+    });
+    const spare = fresh && ephemeral ? this.spares.take(eventId) : null;
+    if (spare) {
+      this.onSpare.set(key, spare.path);
+      return new LocalTempWriter(spare.fh, 0, target(spare.path), this.inline);
+    }
     const path = this.tempPath(eventId, tempId);
     // A fresh temp is new by construction (generated id): O_EXCL says so, and its size needs no stat.
     const flags = constants.O_RDWR | constants.O_CREAT | (fresh ? constants.O_EXCL : 0);
@@ -348,16 +397,13 @@ export class LocalBackend implements StorageBackend {
       // The event's folders are made on its first upload (and again if someone removed them).
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await mkdir(join(this.dir(eventId), '.partial'), { recursive: true, mode: 0o700 });
+      await this.forgetSpares(eventId);
       this.dropFolderHandle(eventId);
       this.durableContainers.delete(eventId);
       fh = await RawFile.open(path, flags, 0o600, this.inline);
     }
     const size = fresh ? 0 : await fh.size();
-    return new LocalTempWriter(fh, size, {
-      temp: path,
-      blobPath: (blob) => this.blobPath(eventId, blob),
-      syncFolder: () => this.syncContainer(eventId),
-    }, this.inline);
+    return new LocalTempWriter(fh, size, target(path), this.inline);
   }
 
   /**
@@ -389,6 +435,7 @@ export class LocalBackend implements StorageBackend {
   }
 
   async close(): Promise<void> {
+    await this.spares.close();
     const handles = [...this.folderHandles.values()];
     this.folderHandles.clear();
     await Promise.all(handles.map((h) => h.then((fh) => fh.close()).catch(() => undefined)));
@@ -430,6 +477,7 @@ export class LocalBackend implements StorageBackend {
 
   async discardTemp(eventId: string, tempId: string): Promise<void> {
     await rm(this.tempPath(eventId, tempId), { force: true });
+    this.onSpare.delete(`${eventId}/${tempId}`);
   }
 
   private activeReads = 0;
@@ -481,8 +529,10 @@ export class LocalBackend implements StorageBackend {
     return (await listDir(this.dir(eventId), false)).filter((i) => BLOB_NAME.test(i.name));
   }
 
+  /** Temps, and spares an upload wrote to (an empty spare is nobody's temp). */
   async listTempItems(eventId: string): Promise<StoredItem[]> {
-    return listDir(join(this.dir(eventId), '.partial'), false);
+    const spares = (await listDir(join(this.dir(eventId), SPARE_DIR), false)).filter((i) => i.size > 0 && isSpareName(i.name));
+    return [...(await listDir(join(this.dir(eventId), '.partial'), false)), ...spares];
   }
 
   async space(): Promise<StorageSpace> {

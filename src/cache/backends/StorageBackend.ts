@@ -68,8 +68,12 @@ export interface StorageBackend {
   init(): Promise<void>;
   createContainer(eventId: string): Promise<void>;
   removeContainer(eventId: string): Promise<void>;
-  /** `fresh`: the temp is new (a generated id), so it is created exclusively and starts empty. */
-  openTemp(eventId: string, tempId: string, fresh?: boolean): Promise<TempWriter>;
+  /**
+   * `fresh`: the temp is new (a generated id), so it is created exclusively and starts empty.
+   * `ephemeral`: nothing resumes it after a restart, so it need not be findable by its id on disk
+   * (only through this backend while it runs).
+   */
+  openTemp(eventId: string, tempId: string, fresh?: boolean, ephemeral?: boolean): Promise<TempWriter>;
   tempSize(eventId: string, tempId: string): Promise<number | null>;
   listTemps(eventId: string): Promise<string[]>;
   /**
