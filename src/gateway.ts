@@ -17,6 +17,7 @@ import { DomainBus } from './cache/events.js';
 import { RetentionJob } from './cache/jobs.js';
 import { LiveTransfers } from './cache/live.js';
 import { Notifier } from './cache/notify.js';
+import { Settler } from './cache/journal.js';
 import { recover, type RecoveryReport } from './cache/recovery.js';
 import { Reports } from './cache/Reports.js';
 import { RecentAuthFailures } from './auth/recentFailures.js';
@@ -147,7 +148,7 @@ export class Gateway {
       if (e.type === 'auth.failed') recentFailures.push(e);
     });
     const deps: CacheDeps = {
-      db, storage, bus, recorder, live, hasher, credentials, addresses, log,
+      db, storage, bus, recorder, live, hasher, credentials, addresses, log, settler: new Settler(db, storage, (err) => log.error({ err }, 'flushing journaled small files failed; their records stay for recovery')),
       eventWebhooks: config.notifications.eventWebhooks,
       follow: { pendingWaitMs: config.live.pendingWaitSeconds * 1000, stallMs: config.live.stallSeconds * 1000 },
       limits: {
@@ -320,6 +321,7 @@ export class Gateway {
     // Handlers of requests cut above may still be recording what they stored (tus offsets).
     await this.db.settle(100, Math.min(2000, graceMs + 100));
     await step('access log', this.recorder.close(), 3000);
+    await step('journaled files', this.deps.settler.flush(), 10_000);
     await step('storage', this.storage.close(), 3000);
     await step('database', this.db.close(), 3000);
   }

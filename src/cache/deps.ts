@@ -7,6 +7,7 @@ import type { AccessRecorder } from './accessRecorder.js';
 import type { DomainBus } from './events.js';
 import type { LiveTransfers } from './live.js';
 import type { FollowLimits } from './follow.js';
+import type { Settler } from './journal.js';
 
 export interface EventLimits {
   defaultTtlMs: number;
@@ -39,4 +40,6 @@ export interface CacheDeps {
   credentials: CredentialCache;
   addresses: Addresses;
   log: Logger;
+  /** Flushes journaled small files' blobs in batches and drops their records (journal.ts). */
+  settler: Settler;
 }

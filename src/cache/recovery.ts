@@ -1,4 +1,5 @@
 import type { UploadRow } from '../db/repos/rows.js';
+import { recoverJournaled } from './journal.js';
 import { dropUpload, recomputeQuota, resetStuckStates, sweepStorage, type ReconcileDeps } from './reconcile.js';
 
 export interface RecoveryReport {
@@ -12,6 +13,8 @@ export interface RecoveryReport {
   uploadsDropped: number;
   /** Files left `uploading` with nothing behind them, set back to `pending`. */
   statesReset: number;
+  /** Small files whose blob did not survive the crash, written again from the database (journal.ts). */
+  journaledRewritten: number;
   /** `complete` rows whose blob is missing on disk: marked `failed` so nothing serves a hole. */
   missingBlobs: number;
   tempsRemoved: number;
@@ -29,6 +32,7 @@ export function describeRecovery(r: RecoveryReport): string[] {
     `resumable tus uploads: ${r.uploadsKept}`,
     `interrupted non-resumable uploads: ${r.uploadsDropped}`,
     `files stuck in uploading: ${r.statesReset}`,
+    `small files rewritten from the database: ${r.journaledRewritten}`,
     `complete files missing on disk: ${r.missingBlobs}`,
     `stray temp files: ${r.tempsRemoved}`,
     `orphan blobs: ${r.orphanBlobs}`,
@@ -59,12 +63,14 @@ export async function recover(deps: ReconcileDeps, repair: boolean, now = Date.n
     uploadsDropped++;
     if (repair) await dropUpload(deps, u, now);
   }
+  // Before the checks below, which would find a lost small file missing.
+  const journaledRewritten = await recoverJournaled(deps.db, deps.storage, repair);
   const statesReset = await resetStuckStates(deps, now, repair, now);
   const missingBlobs = await markMissingBlobs(deps, repair, now);
   const sweep = await sweepStorage(deps, now, repair);
   const quotaFixed = await recomputeQuota(deps, repair);
   const report: RecoveryReport = {
-    quickCheck, interruptedRuns: running?.n ?? 0, uploadsKept, uploadsDropped, statesReset, missingBlobs,
+    quickCheck, interruptedRuns: running?.n ?? 0, uploadsKept, uploadsDropped, statesReset, journaledRewritten, missingBlobs,
     tempsRemoved: sweep.tempsRemoved, orphanBlobs: sweep.orphanBlobs, containersRemoved: sweep.containersRemoved, quotaFixed,
   };
   if (quickCheck !== 'ok') deps.log.error({ quickCheck }, 'database quick_check failed: restore from a backup (README "Operations")');

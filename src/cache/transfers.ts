@@ -10,6 +10,14 @@ import { randomId } from '../shared/ids.js';
 import { baseName, parentOf } from '../shared/paths.js';
 import type { CacheDeps } from './deps.js';
 import type { TempWriter } from './backends/StorageBackend.js';
+import { journal, SmallCopy } from './journal.js';
+
+interface CommitOutcome {
+  committed: FileRow;
+  previousBlob: string | null;
+  eventCompleted: boolean;
+  journalId: number | null;
+}
 
 export interface WriteOptions {
   /** Total length when known (tus Upload-Length, Content-Length); null for streams and SFTP. */
@@ -45,6 +53,8 @@ export class Transfer {
   private writer: TempWriter | null = null;
   private hash: Hash | null;
   private hashedUpTo: number;
+  /** A small file's bytes, for its commit to journal (journal.ts): uploads that start without a row only. */
+  private check: SmallCopy | null = null;
   private done = false;
   /** An unregistered upload of a path that had no file: its end is announced as `removed` if it fails. */
   private startedNew = false;
@@ -157,6 +167,7 @@ export class Transfer {
       sha256: opts.sha256, protocol: owner.protocol, created_by: owner.who, created_at: now, updated_at: now,
     };
     const t = new Transfer(deps, upload, event, owner, 0, place);
+    if (!opts.keepExisting) t.check = new SmallCopy();
     if (existing?.state === 'complete') t.credit = existing.bytes;
     t.startedNew = !existing;
     // A declared length that cannot fit is refused before any byte; concurrent uploads are settled by the commit.
@@ -258,14 +269,18 @@ export class Transfer {
     let written = 0;
     try {
       written = await writer.appendStream(source, position, limit, this.tooMuch, (chunks, n) => {
+        let at = position + written;
         for (const c of chunks) {
           if (hashing) this.hash!.update(c);
           chunkHash?.update(c);
+          this.check?.add(c, at);
+          at += c.length;
         }
         written = n;
         this.deps.live.progress(this.event.id, this.path, this.upload.id, position + n);
       });
     } catch (err) {
+      this.check?.invalidate();
       if (chunkHash) {
         // A chunk under checksum is all or nothing.
         await writer.truncate(position);
@@ -306,8 +321,10 @@ export class Transfer {
       this.hash.update(data);
       this.hashedUpTo += data.length;
     } else if (position < this.hashedUpTo) this.hash = null;
+    this.check?.add(data, position);
     const stored = this.store(data, position).catch((err: unknown) => {
       this.hash = null;
+      this.check?.invalidate();
       throw err;
     });
     this.storing.add(stored);
@@ -324,6 +341,9 @@ export class Transfer {
    * visible only at finish, whose commit is durable in any case.
    */
   async sync(): Promise<void> {
+    // A client that asks for its bytes on disk gets them there, and its CLOSE then flushes the
+    // name too (the usual commit) rather than journaling a copy (journal.ts).
+    this.check?.invalidate();
     await Promise.allSettled([...this.storing]);
     if (this.writer) await this.writer.sync();
   }
@@ -375,6 +395,8 @@ export class Transfer {
     if (size > this.offset && size > (await this.ceiling())) throw this.tooMuch();
     await writer.truncate(size);
     if (size < this.hashedUpTo) this.hash = null;
+    // scp sets the size it has just written: no change to the bytes.
+    if (size !== this.offset) this.check?.invalidate();
     this.offset = size;
     if (size < this.contiguous) {
       this.contiguous = size;
@@ -423,19 +445,39 @@ export class Transfer {
     }
     this.writer = null;
     const blob = randomId(26);
+    const small = this.place ? (this.check?.value(size) ?? null) : null;
+    const now = Date.now();
     try {
-      await writer.commit(blob);
+      // A small file's bytes go into the commit's transaction (journal.ts); others are flushed here.
+      if (small) await writer.placeUnflushed(blob);
+      else await writer.commit(blob);
     } catch (err) {
       // The caller aborts the upload, which puts its row and reservation back.
       await this.deps.storage.removeBlob(this.event.id, blob).catch(() => undefined);
       throw toGatewayError(err);
     }
-    const now = Date.now();
+    const outcome = await this.commitRow(blob, size, actual, mtime, now, small);
+    if (outcome.journalId !== null) this.deps.settler.journaled(outcome.journalId);
+    const { committed, previousBlob, eventCompleted } = outcome;
+    this.done = true;
+    this.deps.live.end(this.event.id, this.path, this.upload.id, 'complete');
+    if (previousBlob) await this.deps.storage.removeBlob(this.event.id, previousBlob).catch(() => undefined);
+    this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: 'complete', bytes: size, size });
+    if (eventCompleted) this.deps.bus.emit({ type: 'event.completed', at: now, eventId: this.event.id });
+    this.deps.recorder.record({ event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol, action: 'upload', path: this.path, bytes: size, ip: this.owner.ip });
+    return committed;
+  }
+
+  /**
+   * The commit's transaction: the file row, the quota and the upload's bookkeeping, and for a small
+   * file its bytes. A failure removes the blob and releases the upload.
+   */
+  private async commitRow(blob: string, size: number, actual: string | null, mtime: number | undefined, now: number, small: Buffer | null): Promise<CommitOutcome> {
     let previousBlob: string | null = null;
     let eventCompleted = false;
-    let committed: FileRow;
+    let journalId: number | null = null;
     try {
-      committed = await this.deps.db.transaction(async (tx) => {
+      const committed = await this.deps.db.transaction(async (tx) => {
         const files = new FilesRepo(tx);
         const row = this.place ? await this.place(tx, now) : await this.ensureRow(tx, now);
         previousBlob = row?.blob ?? null;
@@ -450,31 +492,29 @@ export class Transfer {
           state: 'complete' as const, blob, bytes: size, size, actual_sha256: actual,
           sha256: this.upload.sha256 ?? (row && row.state !== 'complete' ? row.sha256 : null), mtime: mtime ?? now, updated_at: now,
         };
+        let result: FileRow;
         if (!row) {
           // An unannounced file: its size column stays null (that column is the announced size).
-          return files.insertComplete({ event_id: this.event.id, path: this.path, parent: parentOf(this.path), name: baseName(this.path), ...fields, size: null, now });
+          result = await files.insertComplete({ event_id: this.event.id, path: this.path, parent: parentOf(this.path), name: baseName(this.path), ...fields, size: null, now });
+        } else {
+          await files.update(row.id, fields);
+          if (!this.place) {
+            if (this.upload.protocol === 'tus') await new UploadsRepo(tx).complete(this.upload.id, size, now);
+            else await new UploadsRepo(tx).remove(this.upload.id);
+          }
+          // Only an announced file can be the last one an event waits for.
+          if (row.size !== null && this.event.completed_at === null) eventCompleted = await markIfEventComplete(tx, this.event.id, now);
+          result = { ...row, ...fields };
         }
-        await files.update(row.id, fields);
-        if (!this.place) {
-          if (this.upload.protocol === 'tus') await new UploadsRepo(tx).complete(this.upload.id, size, now);
-          else await new UploadsRepo(tx).remove(this.upload.id);
-        }
-        // Only an announced file can be the last one an event waits for.
-        if (row.size !== null && this.event.completed_at === null) eventCompleted = await markIfEventComplete(tx, this.event.id, now);
-        return { ...row, ...fields };
+        if (small) journalId = await journal(tx, { fileId: result.id, eventId: this.event.id, blob, data: small }, now);
+        return result;
       });
+      return { committed, previousBlob, eventCompleted, journalId };
     } catch (err) {
       await this.deps.storage.removeBlob(this.event.id, blob).catch(() => undefined);
       await this.release();
       throw err;
     }
-    this.done = true;
-    this.deps.live.end(this.event.id, this.path, this.upload.id, 'complete');
-    if (previousBlob) await this.deps.storage.removeBlob(this.event.id, previousBlob).catch(() => undefined);
-    this.deps.bus.emit({ type: 'file.state', at: now, eventId: this.event.id, path: this.path, state: 'complete', bytes: size, size });
-    if (eventCompleted) this.deps.bus.emit({ type: 'event.completed', at: now, eventId: this.event.id });
-    this.deps.recorder.record({ event_id: this.event.id, at: now, who: this.owner.who, protocol: this.owner.protocol, action: 'upload', path: this.path, bytes: size, ip: this.owner.ip });
-    return committed;
   }
 
   /** The file row may have been removed or renamed away meanwhile; the upload recreates it at its path. */

@@ -5,6 +5,7 @@ import * as m003 from './migrations/003_ssh_keys.js';
 import * as m004 from './migrations/004_admin_sessions.js';
 import * as m005 from './migrations/005_ops.js';
 import * as m006 from './migrations/006_live.js';
+import * as m007 from './migrations/007_journal.js';
 
 /** Ordered, append-only. A landed migration is never edited; add the next number instead. */
 const MIGRATIONS: Array<{ version: number; sql: string }> = [
@@ -14,6 +15,7 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
   { version: 4, sql: m004.sql },
   { version: 5, sql: m005.sql },
   { version: 6, sql: m006.sql },
+  { version: 7, sql: m007.sql },
 ];
 
 export async function migrate(db: Database): Promise<number> {

@@ -12,6 +12,7 @@ import { SqliteDatabase } from '../../src/db/sqlite.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/shared/log.js';
 import { packageRoot } from '../../src/shared/packageRoot.js';
+import { JOURNAL_MAX } from '../../src/cache/journal.js';
 import { b64, rawRequest, startServe, tusCreate, tusHead, tusPatch, type ServeChild } from '../helpers/ops.js';
 import { hasTool, missingToolMessage } from '../helpers/tools.js';
 
@@ -205,15 +206,17 @@ function completedCalls(trace: string): Call[] {
   return calls;
 }
 
-test.serial('a WebDAV PUT is answered only after fsync of the data and its folder, then the commit, then an fdatasync of the database WAL', async (t) => {
+test.serial('a WebDAV PUT past the journal size is answered only after fsync of the data and its folder, then the commit, then an fdatasync of the database WAL', async (t) => {
   if (!hasTool('strace')) return t.pass(missingToolMessage('strace'));
   const ready = await serveWithEvent('durable');
   const { dataDir, id, basic } = ready;
   serve = ready.serve;
 
   // Every flush is held 150 ms on its way back, so an answer that did not wait for one would overtake it.
-  const stopTrace = await attachStrace(serve.child.pid!, 'durable-strace.txt', ['-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,pwrite64,write,writev', '-e', 'inject=fsync,fdatasync:delay_exit=150000']);
-  const put = await rawRequest(`${serve.url}/dav/${id}/durable.txt`, { method: 'PUT', headers: { authorization: basic }, body: Buffer.from('durable body') });
+  const stopTrace = await attachStrace(serve.child.pid!, 'durable-strace.txt', ['-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,pwrite64,pwritev,write,writev', '-e', 'inject=fsync,fdatasync:delay_exit=150000']);
+  // Larger than JOURNAL_MAX (smaller files are made durable through the WAL: the next test).
+  const body = Buffer.concat([Buffer.from('durable body'), Buffer.alloc(JOURNAL_MAX, 7)]);
+  const put = await rawRequest(`${serve.url}/dav/${id}/durable.txt`, { method: 'PUT', headers: { authorization: basic }, body });
   t.is(put.status, 201);
   await sleep(500);
   const calls = completedCalls(await stopTrace());
@@ -223,7 +226,7 @@ test.serial('a WebDAV PUT is answered only after fsync of the data and its folde
     return i;
   };
   const storage = join(dataDir, 'storage', id);
-  const data = index('the body written to a temp', (c) => c.name === 'pwrite64' && c.args.includes('/.partial/') && c.args.includes('"durable body"'));
+  const data = index('the body written to a temp', (c) => /^pwrite/.test(c.name) && c.args.includes('/.partial/') && c.args.includes('durable body'));
   const renamed = index('the rename of the temp', (c) => c.name.startsWith('rename') && c.args.includes('/.partial/'), data);
   const blob = /"([^"]+)"\)?$/.exec(calls[renamed].args.replace(/, \d+$/, ''))?.[1] ?? '';
   t.true(blob.startsWith(storage + '/'), calls[renamed].args);
@@ -235,6 +238,55 @@ test.serial('a WebDAV PUT is answered only after fsync of the data and its folde
   const answer = index('the 201 on the socket', (c) => /^write/.test(c.name) && c.args.includes('socket:') && c.args.includes('HTTP/1.1 201'), data);
   t.true(flushed < answer, 'the answer leaves only after the data and its folder are on disk');
   t.true(walSynced < answer, 'the answer leaves only after the commit is on disk');
+  await stopServe(t);
+});
+
+test.serial("a small PUT is durable through the database's WAL: its bytes commit with its row, and after a crash that lost its blob recovery writes it again", async (t) => {
+  if (!hasTool('strace')) return t.pass(missingToolMessage('strace'));
+  const { configFile, dataDir, token } = await prepare('journal');
+  serve = await startServe(configFile);
+  const created = await rawRequest(`${serve.url}/api/v1/events`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [] }),
+  });
+  const id = JSON.parse(created.body.toString()).id as string;
+  const basic = `Basic ${b64('alice:alice-password-long')}`;
+  const put = (name: string, body: Buffer) => rawRequest(`${serve!.url}/dav/${id}/${name}`, { method: 'PUT', headers: { authorization: basic }, body });
+  t.is((await put('first.txt', Buffer.from('first'))).status, 201);
+
+  // Flushes held 150 ms on their way back: the answer must wait for the WAL's, and no fsync of the blob is needed.
+  const stopTrace = await attachStrace(serve.child.pid!, 'journal-strace.txt', ['-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,write,writev', '-e', 'inject=fsync,fdatasync:delay_exit=150000']);
+  const small = randomBytes(3000);
+  t.is((await put('small.bin', small)).status, 201);
+  const calls = completedCalls(await stopTrace());
+  const renamed = calls.findIndex((c) => c.name.startsWith('rename') && c.args.includes(`/storage/${id}/`));
+  const blob = /"([^"]+)"\)?$/.exec(calls[renamed]?.args.replace(/, \d+$/, '') ?? '')?.[1] ?? '';
+  t.true(blob.startsWith(join(dataDir, 'storage', id) + '/'), 'the temp was renamed to its blob');
+  const walSynced = calls.findIndex((c, k) => k > renamed && /^f(data)?sync$/.test(c.name) && c.args.includes('handoff.db-wal>'));
+  const answer = calls.findIndex((c) => /^write/.test(c.name) && c.args.includes('socket:') && c.args.includes('HTTP/1.1 201'));
+  t.true(walSynced > renamed && walSynced < answer, 'answered after the WAL flush that follows the rename');
+  t.false(calls.slice(0, answer).some((c) => /^f(data)?sync$/.test(c.name) && c.args.includes(`<${blob}>`)), 'the blob itself is not flushed before the answer');
+
+  // Killed before the batch flush (about a second later): the blob is lost, as a power cut would lose it.
+  serve.child.kill('SIGKILL');
+  await serve.exited;
+  serve = null;
+  const db = await SqliteDatabase.open(join(dataDir, 'handoff.db'));
+  const journaled = await db.query<{ data: Buffer }>('SELECT j.data FROM journaled_blobs j JOIN files f ON f.id = j.file_id WHERE f.path = ?', ['small.bin']);
+  await db.close();
+  t.is(journaled.length, 1, 'its bytes are in the database');
+  t.true(journaled[0]?.data.equals(small));
+  await writeFile(blob, small.subarray(0, 100));
+
+  const check = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'main.js'), 'check', '--config', configFile], { encoding: 'utf8' });
+  t.regex(check.stdout, /small files rewritten from the database: 1/);
+  serve = await startServe(configFile);
+  const got = await rawRequest(`${serve.url}/dav/${id}/small.bin`, { headers: { authorization: basic } });
+  t.is(got.status, 200);
+  t.true(got.body.equals(small), 'recovery wrote the blob again from the database');
+  t.true((await readFile(blob)).equals(small));
+  const after = await SqliteDatabase.open(join(dataDir, 'handoff.db'));
+  t.deepEqual(await after.query('SELECT id FROM journaled_blobs'), [], 'and then dropped its record');
+  await after.close();
   await stopServe(t);
 });
 

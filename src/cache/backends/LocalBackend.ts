@@ -1,5 +1,6 @@
 import { constants, createReadStream, renameSync, writeSync, writevSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, statfs, copyFile, type FileHandle } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { GatewayError } from '../../shared/errors.js';
@@ -277,18 +278,34 @@ class LocalTempWriter implements TempWriter {
    */
   async commit(blob: string): Promise<void> {
     try {
-      if (Date.now() - this.lastWrite > TOUCH_AFTER_MS) {
-        const now = new Date();
-        await this.fh.utimes(now, now);
-        this.dirty = true;
-      }
-      renameSync(this.target.temp, this.target.blobPath(blob));
-      this.target.renamed();
+      await this.touchIfOld();
+      this.rename(blob);
       if (!this.dirty) alreadySynced++;
       await Promise.all([this.dirty ? this.fh.sync() : undefined, this.target.syncFolder()]);
     } finally {
       await this.fh.close();
     }
+  }
+
+  async placeUnflushed(blob: string): Promise<void> {
+    try {
+      await this.touchIfOld();
+      this.rename(blob);
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  private async touchIfOld(): Promise<void> {
+    if (Date.now() - this.lastWrite <= TOUCH_AFTER_MS) return;
+    const now = new Date();
+    await this.fh.utimes(now, now);
+    this.dirty = true;
+  }
+
+  private rename(blob: string): void {
+    renameSync(this.target.temp, this.target.blobPath(blob));
+    this.target.renamed();
   }
 
   close(): Promise<void> {
@@ -519,6 +536,13 @@ export class LocalBackend implements StorageBackend {
 
   async removeBlob(eventId: string, blob: string): Promise<void> {
     await rm(this.blobPath(eventId, blob), { force: true });
+  }
+
+  /** syncfs(2) through coreutils' `sync -f` (Node has no binding): one flush for the whole file system. */
+  async flushAll(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      execFile('sync', ['-f', this.root], { timeout: 120_000 }, (err) => (err ? reject(new Error(`sync -f ${this.root} failed: ${err.message}`)) : resolve()));
+    });
   }
 
   async listContainers(): Promise<StoredItem[]> {

@@ -41,6 +41,11 @@ export interface TempWriter {
    * data and name are flushed, the writer is closed. Visible to nobody until a row points at `blob`.
    */
   commit(blob: string): Promise<void>;
+  /**
+   * The temp becomes `blob` without a flush of its own, and the writer is closed: for a small file
+   * whose bytes are made durable elsewhere (the database, see cache/journal.ts) until `flushAll`.
+   */
+  placeUnflushed(blob: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,6 +92,8 @@ export interface StorageBackend {
   blobSize(eventId: string, blob: string): Promise<number | null>;
   copyBlob(eventId: string, source: string, target: string): Promise<void>;
   removeBlob(eventId: string, blob: string): Promise<void>;
+  /** Makes everything written so far durable: data, names and folders (one flush of the file system). */
+  flushAll(): Promise<void>;
   space(): Promise<StorageSpace>;
   /** Event containers present in storage (the retention sweep reconciles them with the database). */
   listContainers(): Promise<StoredItem[]>;
