@@ -117,7 +117,11 @@ export async function recoverJournaled(db: Database, storage: StorageBackend, re
   let rewritten = 0;
   const rows = await db.query<JournalRow>('SELECT id, file_id, event_id, blob, data FROM journaled_blobs ORDER BY id');
   for (const row of rows) {
-    const file = await db.get<{ blob: string | null }>('SELECT blob FROM files WHERE id = ? AND event_id = ?', [row.file_id, row.event_id]);
+    // A file removed, replaced or purged since no longer needs this blob.
+    const file = await db.get<{ blob: string | null }>(
+      "SELECT f.blob FROM files f JOIN events e ON e.id = f.event_id WHERE f.id = ? AND f.event_id = ? AND f.state = 'complete' AND e.purged_at IS NULL",
+      [row.file_id, row.event_id],
+    );
     if (file?.blob !== row.blob || (await holds(storage, row))) continue;
     rewritten++;
     if (!repair) continue;
