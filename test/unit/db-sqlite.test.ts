@@ -86,6 +86,48 @@ test('once close begins, new statements get `unavailable`; the transaction in pr
   }
 });
 
+async function withFlushDb(stallMs: number, fn: (db: SqliteDatabase) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
+  const db = await SqliteDatabase.open(join(dir, 'db'), { inlineFlushStallMs: stallMs });
+  try {
+    await db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+    await fn(db);
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a lone durable commit flushes the WAL on the calling thread; concurrent commits share flushes on the pool', (t) =>
+  // A generous stall limit: a slow disk must not send these flushes to the pool.
+  withFlushDb(60_000, async (db) => {
+    const before = db.flushes();
+    for (let i = 0; i < 20; i++) await db.run('INSERT INTO kv (k, v) VALUES (?, ?)', [`s${i}`, i]);
+    const sequential = db.flushes();
+    t.is(sequential.inline - before.inline, 20, JSON.stringify(sequential));
+    t.is(sequential.pooled, before.pooled);
+
+    await Promise.all(Array.from({ length: 40 }, (_, i) => db.run('INSERT INTO kv (k, v) VALUES (?, ?)', [`c${i}`, i])));
+    const concurrent = db.flushes();
+    const pooled = concurrent.pooled - sequential.pooled;
+    const inline = concurrent.inline - sequential.inline;
+    // Only the last of the 40 can find itself alone; the others wait for shared pool flushes.
+    t.true(inline <= 1, JSON.stringify(concurrent));
+    t.true(pooled >= 1 && pooled + inline < 40, `${pooled} pooled and ${inline} inline flushes for 40 concurrent commits`);
+    t.deepEqual(await db.get('SELECT COUNT(*) AS n FROM kv'), { n: 60 });
+  }));
+
+test('a WAL flush slower than the stall limit sends the next lone commits to the pool', (t) =>
+  // A limit no flush can meet: the first inline flush counts as a stall.
+  withFlushDb(0, async (db) => {
+    const before = db.flushes();
+    for (let i = 0; i < 10; i++) await db.run('INSERT INTO kv (k, v) VALUES (?, ?)', [`s${i}`, i]);
+    const after = db.flushes();
+    t.is(after.inline - before.inline, before.inline === 0 ? 1 : 0, JSON.stringify({ before, after }));
+    t.true(after.pooled - before.pooled >= 9, JSON.stringify({ before, after }));
+    t.deepEqual(await db.get('SELECT COUNT(*) AS n FROM kv'), { n: 10 });
+  }));
+
 test('WAL checkpoints run in the worker, restart a WAL that grew past the limit, and keep every row', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
   const file = join(dir, 'db');

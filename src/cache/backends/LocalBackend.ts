@@ -6,7 +6,8 @@ import { Writable, type Readable } from 'node:stream';
 import { GatewayError } from '../../shared/errors.js';
 import { releasedBuffers } from '../../shared/youngGc.js';
 import { isEventId } from '../../shared/ids.js';
-import { InlineIo, RawFile } from './rawFile.js';
+import { InlineIo } from '../../shared/inlineIo.js';
+import { RawFile } from './rawFile.js';
 import { isSpareName, SpareTemps } from './spareTemps.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
 

@@ -1,31 +1,5 @@
 import { close, closeSync, fdatasync, fstat, fsync, ftruncate, futimes, open, read, write } from 'node:fs';
-
-/**
- * Runs filesystem calls that normally only touch the page cache (a write, a close) on the calling
- * thread, timed: one that takes longer than STALL_MS sends every such call to the thread
- * pool for BACKOFF_MS, so a stalling disk (dirty-page throttling, slow or network storage) never
- * holds the event loop for long. On this VM a thread-pool round trip cost the main thread 50-200 µs
- * of wake-ups and the request 0.1-0.5 ms of latency, a quarter of a small upload's time.
- * Everything that waits for the disk on purpose (fsync) stays on the thread pool.
- */
-export class InlineIo {
-  static readonly STALL_MS = 20;
-  static readonly BACKOFF_MS = 10_000;
-  private offUntil = 0;
-
-  get allowed(): boolean {
-    return this.offUntil === 0 || Date.now() >= this.offUntil;
-  }
-
-  run<T>(call: () => T): T {
-    const started = performance.now();
-    try {
-      return call();
-    } finally {
-      if (performance.now() - started > InlineIo.STALL_MS) this.offUntil = Date.now() + InlineIo.BACKOFF_MS;
-    }
-  }
-}
+import { InlineIo } from '../../shared/inlineIo.js';
 
 type Done<T> = (err: NodeJS.ErrnoException | null, value: T) => void;
 
