@@ -86,7 +86,7 @@ export class Settler {
     if (ids.length === 0) return previous;
     const run = previous
       .then(async () => {
-        await this.storage.flushAll();
+        await this.db.duringBulkFlush(() => this.storage.flushAll());
         await this.db.transaction(async (tx) => {
           for (let i = 0; i < ids.length; i += 200) {
             const part = ids.slice(i, i + 200);

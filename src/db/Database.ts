@@ -22,6 +22,11 @@ export interface Database extends Queryable {
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, opts?: { durable?: boolean }): Promise<T>;
   exec(sql: string): Promise<void>;
+  /**
+   * Runs `work`, a flush of many other files on the same disk (the storage's syncfs), letting the
+   * database know that a flush of its own would wait behind it meanwhile.
+   */
+  duringBulkFlush<T>(work: () => Promise<T>): Promise<T>;
   /** Waits (at most `maxMs`) until no write has run for `quietMs`: lets request handlers finish before close. */
   settle(quietMs: number, maxMs: number): Promise<void>;
   close(): Promise<void>;

@@ -11,7 +11,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { requireNative } from '../shared/native.js';
 import type { CheckpointReply, CheckpointRequest, CheckpointWorkerData } from './checkpointer.js';
 
-const { file, restartBytes, delayMs } = workerData as CheckpointWorkerData;
+const { file, restartBytes, delayMs, active: activeBuffer } = workerData as CheckpointWorkerData;
+const active = new Int32Array(activeBuffer);
 const port = parentPort!;
 const Driver = requireNative<typeof BetterSqlite3>('better-sqlite3');
 // A RESTART checkpoint waits for the writer's transaction to end; the writer meets SQLITE_BUSY
@@ -35,11 +36,15 @@ function checkpoint(): CheckpointReply {
   // the end of the WAL, so the WAL is never restarted and grows. Past `restartBytes`, RESTART
   // waits for the writer once so that the next commit starts the WAL from its beginning again.
   const mode = walBytes() > restartBytes ? 'RESTART' : 'PASSIVE';
+  // Seen by the writer's thread at once: a lone commit then flushes on the pool, not inline.
+  Atomics.store(active, 0, 1);
   try {
     const [r] = db.pragma(`wal_checkpoint(${mode})`) as Array<{ busy: number; log: number; checkpointed: number }>;
     return { kind: 'done', mode, frames: r?.checkpointed ?? 0, busy: r?.busy === 1 };
   } catch (err) {
     return { kind: 'done', mode, frames: 0, busy: true, error: (err as Error).message };
+  } finally {
+    Atomics.store(active, 0, 0);
   }
 }
 

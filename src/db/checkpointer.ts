@@ -6,6 +6,8 @@ export interface CheckpointWorkerData {
   restartBytes: number;
   /** How long a nudge waits, so a burst of commits shares one checkpoint. */
   delayMs: number;
+  /** One Int32, 1 while the worker checkpoints (its flushes then hold up any other). */
+  active: SharedArrayBuffer;
 }
 
 export type CheckpointRequest = 'nudge' | 'close';
@@ -37,9 +39,10 @@ export class Checkpointer {
   private waiting = false;
   private closing: Promise<void> | null = null;
   private readonly stats: CheckpointStats = { offThread: true, runs: 0, restarts: 0, frames: 0, lastError: null };
+  private readonly active = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(file: string, private readonly onFailure: (reason: string) => void, opts: { restartBytes?: number; delayMs?: number } = {}) {
-    const data: CheckpointWorkerData = { file, restartBytes: opts.restartBytes ?? 32 * 1024 * 1024, delayMs: opts.delayMs ?? 50 };
+    const data: CheckpointWorkerData = { file, restartBytes: opts.restartBytes ?? 32 * 1024 * 1024, delayMs: opts.delayMs ?? 50, active: this.active.buffer as SharedArrayBuffer };
     this.worker = new Worker(new URL('./checkpointWorker.js', import.meta.url), {
       workerData: data,
       // It holds one connection and a timer: a small heap keeps its share of the RSS small.
@@ -65,6 +68,11 @@ export class Checkpointer {
     this.stats.offThread = false;
     this.stats.lastError = reason;
     this.onFailure(reason);
+  }
+
+  /** True while the worker is checkpointing, seen at once (shared memory, not a message). */
+  get running(): boolean {
+    return Atomics.load(this.active, 0) === 1;
   }
 
   nudge(): void {
