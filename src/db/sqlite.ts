@@ -258,7 +258,7 @@ export class SqliteDatabase implements Database {
         this.ensureOpen();
         return fn();
       });
-      // Inline only when nothing shares the flush and no bulk flush would hold it up.
+      // Inline only when nothing shares the flush and no syncfs or checkpoint would hold it up.
       if (durable) await this.wal.flush(this.activeWrites === 1 && this.bulkFlushes === 0 && !this.checkpointer.running);
       return result;
     } finally {

@@ -6,12 +6,13 @@ import { Checkpointer } from '../../src/db/checkpointer.js';
 import { SqliteDatabase } from '../../src/db/sqlite.js';
 import { GatewayError } from '../../src/shared/errors.js';
 
-async function withDb(fn: (db: SqliteDatabase) => Promise<void>): Promise<void> {
+/** A fresh database with table kv; `seed` adds the row ('a', 1). */
+async function withDb(fn: (db: SqliteDatabase) => Promise<void>, opts: { seed?: boolean; inlineFlushStallMs?: number } = {}): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
-  const db = await SqliteDatabase.open(join(dir, 'db'));
+  const db = await SqliteDatabase.open(join(dir, 'db'), { inlineFlushStallMs: opts.inlineFlushStallMs });
   try {
     await db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
-    await db.run("INSERT INTO kv (k, v) VALUES ('a', 1)");
+    if (opts.seed !== false) await db.run("INSERT INTO kv (k, v) VALUES ('a', 1)");
     await fn(db);
   } finally {
     await db.close();
@@ -86,17 +87,8 @@ test('once close begins, new statements get `unavailable`; the transaction in pr
   }
 });
 
-async function withFlushDb(stallMs: number, fn: (db: SqliteDatabase) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
-  const db = await SqliteDatabase.open(join(dir, 'db'), { inlineFlushStallMs: stallMs });
-  try {
-    await db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
-    await fn(db);
-  } finally {
-    await db.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+/** An empty kv table on a database whose lone-commit flushes count as stalled past `stallMs`. */
+const withFlushDb = (stallMs: number, fn: (db: SqliteDatabase) => Promise<void>) => withDb(fn, { seed: false, inlineFlushStallMs: stallMs });
 
 test('a lone durable commit flushes the WAL on the calling thread; concurrent commits share flushes on the pool', (t) =>
   // A generous stall limit: a slow disk must not send these flushes to the pool.
