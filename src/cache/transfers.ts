@@ -444,7 +444,7 @@ export class Transfer {
       }
     }
     this.writer = null;
-    const blob = randomId(26);
+    const blob = writer.placedAs ?? randomId(26);
     const small = this.place ? (this.check?.value(size) ?? null) : null;
     const now = Date.now();
     try {

@@ -1,10 +1,12 @@
 import test from 'ava';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalBackend } from '../../src/cache/backends/LocalBackend.js';
 import { randomId } from '../../src/shared/ids.js';
+import { SpareTemps } from '../../src/cache/backends/spareTemps.js';
+import type { RawFile } from '../../src/cache/backends/rawFile.js';
 
 // Spare temps (src/cache/backends/spareTemps.ts) on a real folder: what LocalBackend promises about
 // a temp stays true when the upload writes to a spare instead of a file named after its id.
@@ -23,9 +25,15 @@ async function withBackend(fn: (b: LocalBackend, partial: string, eventId: strin
   }
 }
 
-/** The spares' folder next to `.partial`. */
-const spareDir = (partial: string): string => join(partial, '..', '.spare');
-const spares = async (partial: string): Promise<string[]> => (await readdir(spareDir(partial)).catch(() => [] as string[])).filter((n) => n.startsWith('spare-'));
+/** Spares are empty files among the event's blobs (next to `.partial`), under blob names. */
+const eventDir = (partial: string): string => join(partial, '..');
+const spares = async (partial: string): Promise<string[]> => {
+  const found: string[] = [];
+  for (const e of await readdir(eventDir(partial), { withFileTypes: true }).catch(() => [])) {
+    if (e.isFile() && (await stat(join(eventDir(partial), e.name))).size === 0) found.push(e.name);
+  }
+  return found;
+};
 
 async function waitForSpares(partial: string, n: number): Promise<string[]> {
   for (let i = 0; i < 200; i++) {
@@ -43,6 +51,7 @@ test('a busy event gets spare temps; an upload on one reads, commits and discard
       const id = randomId(26);
       const w = await backend.openTemp(eventId, id, true, true);
       t.true((await readdir(partial)).includes(id), 'made under its own id while there is no spare');
+      t.is(w.placedAs, null);
       await w.writeAt(Buffer.from(`file ${i}`), 0);
       await w.commit(`blob-${i}`);
     }
@@ -52,6 +61,8 @@ test('a busy event gets spare temps; an upload on one reads, commits and discard
     const id = randomId(26);
     const w = await backend.openTemp(eventId, id, true, true);
     t.false((await readdir(partial)).includes(id), 'no file under its id: it writes to a spare');
+    t.true(w.placedAs !== null && before.includes(w.placedAs), 'the spare is one of the stock, under a blob name');
+    const placed = w.placedAs!;
     await w.writeAt(Buffer.from('hello spare'), 0);
     // A follower finds it by its id.
     t.is(await backend.tempSize(eventId, id), 11);
@@ -59,12 +70,21 @@ test('a busy event gets spare temps; an upload on one reads, commits and discard
     const buf = Buffer.alloc(32);
     t.is(buf.subarray(0, await reader.read(buf, 0, 32, 0)).toString(), 'hello spare');
     await reader.close();
-    await w.commit('blob-spare');
-    t.is(await readFile(join(partial, '..', 'blob-spare'), 'utf8'), 'hello spare');
+    // Committed under its own name: nothing is renamed.
+    await w.commit(placed);
+    t.is(await readFile(join(eventDir(partial), placed), 'utf8'), 'hello spare');
     t.deepEqual(await readdir(partial), [], 'no temp left');
-    const after = await spares(partial);
-    t.true(before.some((n) => !after.includes(n)), 'the spare it used is gone');
+    t.false((await spares(partial)).includes(placed), 'the spare it used is a blob now');
     t.is(await backend.tempSize(eventId, id), null, 'after the commit its id names no temp');
+
+    // Committed under another name, a spare is renamed like any temp.
+    const other = await backend.openTemp(eventId, randomId(26), true, true);
+    const otherName = other.placedAs!;
+    t.truthy(otherName);
+    await other.writeAt(Buffer.from('renamed!!'), 0);
+    await other.commit('blob-other');
+    t.is(await readFile(join(eventDir(partial), 'blob-other'), 'utf8'), 'renamed!!');
+    t.false((await readdir(eventDir(partial))).includes(otherName));
 
     // Aborted on a spare: discardTemp removes what it wrote.
     const gone = randomId(26);
@@ -72,12 +92,12 @@ test('a busy event gets spare temps; an upload on one reads, commits and discard
     await w2.writeAt(Buffer.from('partial'), 0);
     await w2.close();
     t.is(await backend.tempSize(eventId, gone), 7);
-    // What an aborted upload wrote to a spare is a temp the sweep sees; empty spares are not.
-    const listed = await backend.listTempItems(eventId);
-    t.is(listed.length, 1);
-    t.is(listed[0].size, 7);
+    // What an aborted upload wrote to a spare is an unreferenced blob to the sweep, not a temp.
+    t.deepEqual(await backend.listTempItems(eventId), []);
+    t.true((await backend.listBlobs(eventId)).some((b) => b.size === 7));
     await backend.discardTemp(eventId, gone);
     t.is(await backend.tempSize(eventId, gone), null);
+    t.false((await backend.listBlobs(eventId)).some((b) => b.size === 7), 'discarding it removes the file');
   }));
 
 test('a resumable temp never takes a spare: it must be found by its id after a restart', (t) =>
@@ -111,14 +131,37 @@ test('closing the backend removes its spares; removing the event closes them fir
   }
 });
 
-test("an earlier process's spares are removed before an event's first new ones", (t) =>
+test('spares are taken oldest first, so none waits long enough for the sweep to take it', async (t) => {
+  // The order of creation is what matters here, not file times (coarse on ext4): a source that records it.
+  const made: string[] = [];
+  const fh = { close: async () => undefined } as unknown as RawFile;
+  const stock = new SpareTemps({
+    prepare: async () => undefined,
+    pathOf: (_eventId, name) => join(tmpdir(), 'never-created', name),
+    create: async (path) => {
+      made.push(path);
+      return fh;
+    },
+  });
+  try {
+    t.is(stock.take('ev'), null, 'the first upload only marks the event');
+    t.is(stock.take('ev'), null, 'the second starts the stock');
+    for (let i = 0; i < 200 && made.length < 8; i++) await sleep(5);
+    t.is(made.length, 8);
+    t.is(stock.take('ev')?.path, made[0]);
+    t.is(stock.take('ev')?.path, made[1]);
+  } finally {
+    // Its files were never made: dropping them only fails quietly.
+    await stock.close();
+  }
+});
+
+test("an earlier version's spares folder is removed before an event's first spares", (t) =>
   withBackend(async (backend, partial, eventId) => {
-    await mkdir(spareDir(partial), { recursive: true });
-    await writeFile(join(spareDir(partial), 'spare-leftover0000000000'), '');
-    await writeFile(join(spareDir(partial), 'spare-withbytes000000000'), 'abc');
-    t.deepEqual((await backend.listTempItems(eventId)).map((i) => i.name), ['spare-withbytes000000000'], 'the one with bytes is a temp for the sweep');
+    const old = join(eventDir(partial), '.spare');
+    await mkdir(old, { recursive: true });
+    await writeFile(join(old, 'spare-leftover0000000000'), '');
     for (let i = 0; i < 2; i++) await (await backend.openTemp(eventId, randomId(26), true, true)).close();
-    const now = await waitForSpares(partial, 8);
-    t.false(now.includes('spare-leftover0000000000'));
-    t.false(now.includes('spare-withbytes000000000'));
+    await waitForSpares(partial, 8);
+    await t.throwsAsync(stat(old), { code: 'ENOENT' });
   }));

@@ -8,12 +8,12 @@ import { releasedBuffers } from '../../shared/youngGc.js';
 import { isEventId } from '../../shared/ids.js';
 import { InlineIo } from '../../shared/inlineIo.js';
 import { RawFile } from './rawFile.js';
-import { isSpareName, SpareTemps } from './spareTemps.js';
+import { SpareTemps } from './spareTemps.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
 
 const BLOB_NAME = /^[0-9a-z][0-9a-z._-]{0,127}$/;
-/** Where spare temps (spareTemps.ts) wait in an event's folder, apart from the temps of uploads. */
-const SPARE_DIR = '.spare';
+/** Where spares waited before they were made among the blobs (spareTemps.ts); removed if found. */
+const OLD_SPARE_DIR = '.spare';
 /**
  * Read buffer per download. 256 KiB, not 1 MiB: with 50 concurrent 100 MiB downloads the gateway
  * peaked at 268-292 MB RSS with 1 MiB (a buffer being read plus one queued on the socket per
@@ -184,6 +184,8 @@ const TOUCH_AFTER_MS = 60_000;
 /** Where a temp goes on commit, and how its folder is flushed (owned by the backend). */
 interface CommitTarget {
   temp: string;
+  /** The blob name the temp already has (a spare), or null. */
+  placedAs: string | null;
   blobPath(blob: string): string;
   syncFolder(): Promise<void>;
   /** The temp's name is gone (renamed to its blob). */
@@ -304,8 +306,12 @@ class LocalTempWriter implements TempWriter {
     this.dirty = true;
   }
 
+  get placedAs(): string | null {
+    return this.target.placedAs;
+  }
+
   private rename(blob: string): void {
-    renameSync(this.target.temp, this.target.blobPath(blob));
+    if (blob !== this.target.placedAs) renameSync(this.target.temp, this.target.blobPath(blob));
     this.target.renamed();
   }
 
@@ -323,7 +329,7 @@ export class LocalBackend implements StorageBackend {
 
   /** Temps made ahead of demand (see spareTemps.ts). */
   private readonly spares = new SpareTemps({
-    pathOf: (eventId, name) => this.tempPath(eventId, name),
+    pathOf: (eventId, name) => this.blobPath(eventId, name),
     create: (path) => RawFile.open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600, this.inline),
     prepare: (eventId) => this.prepareSpares(eventId),
   });
@@ -349,23 +355,12 @@ export class LocalBackend implements StorageBackend {
 
   private tempPath(eventId: string, tempId: string): string {
     if (!BLOB_NAME.test(tempId)) throw new GatewayError('internal', 'invalid temp name');
-    if (isSpareName(tempId)) return join(this.dir(eventId), SPARE_DIR, tempId);
     return this.onSpare.get(`${eventId}/${tempId}`) ?? join(this.dir(eventId), '.partial', tempId);
   }
 
-  /**
-   * Before an event's first spares: makes their folder and removes what an earlier process left
-   * there, except spares that uploads are writing to. A left spare with bytes in it was an upload's
-   * temp; the sweep lists those (listTempItems) and would have taken them too.
-   */
+  /** Before an event's first spares: the folder where an earlier version kept them goes. */
   private async prepareSpares(eventId: string): Promise<void> {
-    const folder = join(this.dir(eventId), SPARE_DIR);
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    const inUse = new Set(this.onSpare.values());
-    for (const name of await readdir(folder)) {
-      const path = join(folder, name);
-      if (!inUse.has(path)) await rm(path, { force: true });
-    }
+    await rm(join(this.dir(eventId), OLD_SPARE_DIR), { recursive: true, force: true });
   }
 
   private forgetSpares(eventId: string): Promise<void> {
@@ -394,8 +389,9 @@ export class LocalBackend implements StorageBackend {
 
   async openTemp(eventId: string, tempId: string, fresh = false, ephemeral = false): Promise<TempWriter> {
     const key = `${eventId}/${tempId}`;
-    const target = (temp: string) => ({
+    const target = (temp: string, placedAs: string | null = null) => ({
       temp,
+      placedAs,
       blobPath: (blob: string) => this.blobPath(eventId, blob),
       syncFolder: () => this.syncContainer(eventId),
       renamed: () => this.onSpare.delete(key),
@@ -403,7 +399,7 @@ export class LocalBackend implements StorageBackend {
     const spare = fresh && ephemeral ? this.spares.take(eventId) : null;
     if (spare) {
       this.onSpare.set(key, spare.path);
-      return new LocalTempWriter(spare.fh, 0, target(spare.path), this.inline);
+      return new LocalTempWriter(spare.fh, 0, target(spare.path, spare.name), this.inline);
     }
     const path = this.tempPath(eventId, tempId);
     // A fresh temp is new by construction (generated id): O_EXCL says so, and its size needs no stat.
@@ -554,10 +550,9 @@ export class LocalBackend implements StorageBackend {
     return (await listDir(this.dir(eventId), false)).filter((i) => BLOB_NAME.test(i.name));
   }
 
-  /** Temps, and spares an upload wrote to (an empty spare is nobody's temp). */
+  /** Temps under their upload's id. (A spare is a blob by name: an aborted upload's leaves it to the sweep as an orphan blob.) */
   async listTempItems(eventId: string): Promise<StoredItem[]> {
-    const spares = (await listDir(join(this.dir(eventId), SPARE_DIR), false)).filter((i) => i.size > 0 && isSpareName(i.name));
-    return [...(await listDir(join(this.dir(eventId), '.partial'), false)), ...spares];
+    return listDir(join(this.dir(eventId), '.partial'), false);
   }
 
   async space(): Promise<StorageSpace> {

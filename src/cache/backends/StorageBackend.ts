@@ -37,6 +37,11 @@ export interface TempWriter {
   /** Makes everything written so far durable. */
   sync(): Promise<void>;
   /**
+   * A blob name this temp already has (made where blobs live, see spareTemps.ts), or null:
+   * committing under it renames nothing.
+   */
+  readonly placedAs: string | null;
+  /**
    * Durable commit of everything written: the temp becomes `blob` (replacing one of that name), its
    * data and name are flushed, the writer is closed. Visible to nobody until a row points at `blob`.
    */
