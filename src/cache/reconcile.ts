@@ -61,6 +61,9 @@ export async function resetStuckStates(deps: ReconcileDeps, olderThan: number, r
   return n;
 }
 
+/** Longer than any spare waits (spareTemps.ts). */
+const EMPTY_BLOB_GRACE_MS = 15 * 60_000;
+
 /**
  * Storage nobody points at, older than `olderThan` (so an upload committing right now, whose blob
  * is renamed just before its row commits, is never taken): temps without an open upload row, blobs
@@ -91,6 +94,9 @@ export async function sweepStorage(deps: ReconcileDeps, olderThan: number, repai
     );
     for (const b of await deps.storage.listBlobs(c.name)) {
       if (referenced.has(b.name) || b.mtimeMs > olderThan) continue;
+      // An empty one may be a spare another node sharing this storage holds (spareTemps.ts: made
+      // among the blobs, none older than a few minutes); it costs nothing to leave it a while.
+      if (b.size === 0 && b.mtimeMs > Date.now() - EMPTY_BLOB_GRACE_MS) continue;
       out.orphanBlobs++;
       out.bytes += b.size;
       if (repair) await deps.storage.removeBlob(c.name, b.name).catch(() => undefined);

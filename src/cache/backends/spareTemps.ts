@@ -52,10 +52,11 @@ export interface SpareSource {
  * renames nothing. (Renamed out of a spares folder of their own, as first built, their renames took
  * 120 µs per 4 KiB PUT in the gateway against 35 in a plain loop: a rename locks both folders, and
  * the refill's creates held the spares' one.) Until an upload commits it, a spare is an empty blob
- * no row points at. The storage sweep leaves blobs younger than `partialUploadHours` alone, and a
- * spare never gets that old: spares are taken oldest first, and a stock nobody takes from for 30 s
- * is dropped, so one waits at most STOCK × 30 s. A crash leaves them to start-up's sweep, which
- * counts them as orphan blobs.
+ * no row points at. The storage sweep leaves blobs younger than its cutoff alone, and empty ones
+ * younger than 15 minutes even at start-up (another node sharing the storage may hold them; a
+ * second node's start-up took a first one's spares before that rule). A spare never gets that old:
+ * spares are taken oldest first, and a stock nobody takes from for 30 s is dropped, so one waits
+ * at most STOCK × 30 s. A crash leaves them to a later sweep, which counts them as orphan blobs.
  */
 export class SpareTemps {
   private readonly stocks = new Map<string, Stock>();
