@@ -73,6 +73,9 @@ export function nodeOf(row: FileRow): NodeInfo {
  * protocol requests into these calls and GatewayError codes back into protocol statuses.
  */
 export class FileSession {
+  /** When `event` was read: a quota pre-check may trust its counters for a moment. */
+  private readonly eventReadAt = Date.now();
+
   constructor(
     private readonly deps: CacheDeps,
     readonly principal: Principal,
@@ -381,6 +384,7 @@ export class FileSession {
       const existing = await new FilesRepo(this.deps.db).byPath(this.event.id, path);
       if (existing?.kind === 'dir' && existing.state !== 'removed') throw new GatewayError('conflict', `${path} is a folder`);
       const current = existing?.state === 'removed' ? undefined : existing;
+      const replaces = Boolean(current && (isServed(current) || this.isAnnouncedOnly(current)));
       if (!current || current.state === 'complete') {
         // Read-only here (the client hears of a missing folder before it sends); the commit checks again.
         if (!opts.createParents) await this.prepareParents(this.deps.db, path, false, Date.now());
@@ -393,10 +397,22 @@ export class FileSession {
           await files.remove(row.id);
           return undefined;
         };
-        return Transfer.start(this.deps, this.event, path, current, place, opts, owner);
+        // Read for this request a moment ago, the event's counters serve the quota pre-check.
+        const fresh = Date.now() - this.eventReadAt < 1000 ? this.event : null;
+        const t = await Transfer.start(this.deps, this.event, path, current, place, opts, owner, fresh);
+        t.replaces = replaces;
+        return t;
       }
+      const t = await Transfer.begin(this.deps, this.event, this.prepareRow(path, opts), opts, owner);
+      t.replaces = replaces;
+      return t;
     }
-    const prepare = async (tx: Queryable, now: number): Promise<FileRow> => {
+    return Transfer.begin(this.deps, this.event, this.prepareRow(path, opts), opts, owner);
+  }
+
+  /** For a registered upload: the pending row at `path`, made inside the upload's first transaction. */
+  private prepareRow(path: string, opts: WriteOptions): (tx: Queryable, now: number) => Promise<FileRow> {
+    return async (tx: Queryable, now: number): Promise<FileRow> => {
       const files = new FilesRepo(tx);
       await this.prepareParents(tx, path, opts.createParents, now);
       const row = await files.byPath(this.event.id, path);
@@ -409,7 +425,6 @@ export class FileSession {
       });
       return (await files.byId(id))!;
     };
-    return Transfer.begin(this.deps, this.event, prepare, opts, owner);
   }
 
   /** A resumable upload of this event, for its creator's kind of principal (owner or admin). */

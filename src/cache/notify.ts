@@ -11,6 +11,8 @@ export interface NotifyConfig {
   maxAttempts: number;
 }
 
+const afterThisTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 type Notifiable = Extract<DomainEvent, { type: 'event.completed' | 'file.downloaded' | 'file.state' }>;
 
 /** Signature receivers verify: HMAC-SHA256 over `${t}.${body}` with the shared secret (Stripe-style). */
@@ -34,7 +36,9 @@ export class Notifier {
   start(pollMs = 1000): void {
     this.unsubscribe = this.bus.on((e) => {
       const kind = e.type === 'file.state' ? (e.state === 'complete' ? 'file.completed' : null) : e.type === 'event.completed' || e.type === 'file.downloaded' ? e.type : null;
-      if (kind) this.queueing = this.queueing.then(() => this.enqueue(kind, e as Notifiable)).catch((err) => this.log.error({ err }, 'webhook enqueue failed'));
+      // After a turn of the event loop: the domain event is emitted before the request that caused
+      // it is answered, and looking up its webhooks need not delay that answer.
+      if (kind) this.queueing = this.queueing.then(afterThisTurn).then(() => this.enqueue(kind, e as Notifiable)).catch((err) => this.log.error({ err }, 'webhook enqueue failed'));
     });
     this.timer = setInterval(() => void this.deliverDue(), pollMs);
     this.timer.unref();

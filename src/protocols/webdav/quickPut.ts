@@ -1,13 +1,15 @@
 import type { NextFunction, Request, Response } from 'express';
 import { catchErrors, type AuthResponse } from 'nephele';
 import type { FileSession } from '../../cache/FileSession.js';
-import { canonicalPath, parentOf } from '../../shared/paths.js';
+import type { Transfer } from '../../cache/transfers.js';
+import { GatewayError } from '../../shared/errors.js';
+import { canonicalPath } from '../../shared/paths.js';
 import { authenticateRequest } from '../http/auth.js';
 import { decodeUrlPath, encodeUrlPath } from '../http/paths.js';
 import { authenticatedBefore } from './authenticator.js';
-import { davErrorHandler } from './errors.js';
+import { asDavError, davErrorHandler } from './errors.js';
 import { eventIdOf, type DavDeps } from './router.js';
-import { writeBody } from './resource.js';
+import { beginPut, writeBody } from './resource.js';
 
 /**
  * Headers that make a PUT conditional, lock-bound, partial, compressed or property-setting. A PUT
@@ -65,19 +67,26 @@ async function put(deps: DavDeps, req: Request, res: Response, target: { eventId
   }
   if (!session.mayWrite()) return false;
   const { path } = target;
-  const { node: existing, announced } = await session.probe(path);
-  if (existing?.kind === 'dir') return false;
-  const parent = parentOf(path);
-  if (parent !== '' && (await session.find(parent))?.kind !== 'dir') return false;
   if (await session.metadata().anyLock()) return false;
+  // The upload's own checks (a folder in the way, a missing parent) decide: those refusals are
+  // nephele's to answer, and a refused upload has changed nothing.
+  let transfer: Transfer | null = null;
+  let refusal: unknown = null;
+  try {
+    transfer = await beginPut(session, path, req.headers);
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'conflict') return false;
+    refusal = err;
+  }
   // An announced file exists as a name before its bytes do: 204, as nephele answers.
-  const existed = existing !== null || announced !== null;
+  const existed = transfer?.replaces ?? false;
 
   // From here on the request is ours.
   answered++;
   await catchErrors(
     async () => {
-      await writeBody(session, path, req, req.headers, res);
+      if (!transfer) throw asDavError(refusal);
+      await writeBody(session, path, req, req.headers, res, transfer);
       res.set({ 'Cache-Control': 'private, no-cache', Date: new Date().toUTCString() });
       if (!existed) res.set('Location', new URL(`${req.baseUrl}/${encodeURIComponent(target.eventId)}/${encodeUrlPath(path)}`, `${req.protocol}://${req.headers.host}`).toString());
       res.status(existed ? 204 : 201).end();

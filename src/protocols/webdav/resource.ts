@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Lock, Resource, User } from 'nephele';
 import { nodeOf, type FileSession, type NodeInfo } from '../../cache/FileSession.js';
 import type { FileRow } from '../../db/repos/rows.js';
+import type { Transfer } from '../../cache/transfers.js';
 import type { LockRecord } from '../../cache/nodeMetadata.js';
 import { baseName } from '../../shared/paths.js';
 import type { EventAdapter } from './adapter.js';
@@ -19,6 +20,11 @@ function declaredLength(headers: Record<string, string | string[] | undefined>):
   return typeof v === 'string' && /^\d{1,16}$/.test(v) ? Number(v) : null;
 }
 
+/** The upload of a PUT body (not yet read): the quick PUT begins it itself, to decide whether the request is its own. */
+export function beginPut(session: FileSession, path: string, headers: Record<string, string | string[] | undefined>): Promise<Transfer> {
+  return session.beginWrite(path, { length: declaredLength(headers), sha256: null, createParents: false, resumable: false });
+}
+
 /** ownCloud-style `X-OC-Mtime: <unix seconds>` (rclone, some sync clients). */
 function requestedMtime(headers: Record<string, string | string[] | undefined>): number | undefined {
   const v = headers['x-oc-mtime'];
@@ -32,9 +38,10 @@ function requestedMtime(headers: Record<string, string | string[] | undefined>):
  */
 export async function writeBody(
   session: FileSession, path: string, input: Readable, headers: Record<string, string | string[] | undefined>, response: { set(field: string, value: string): unknown },
+  begun?: Transfer,
 ): Promise<FileRow> {
   const mtime = requestedMtime(headers);
-  const transfer = await dav(() => session.beginWrite(path, { length: declaredLength(headers), sha256: null, createParents: false, resumable: false }));
+  const transfer = begun ?? (await dav(() => beginPut(session, path, headers)));
   let committed: FileRow;
   try {
     await transfer.append(input, 0);
