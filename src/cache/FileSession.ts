@@ -385,6 +385,11 @@ export class FileSession {
       if (existing?.kind === 'dir' && existing.state !== 'removed') throw new GatewayError('conflict', `${path} is a folder`);
       const current = existing?.state === 'removed' ? undefined : existing;
       const replaces = Boolean(current && (isServed(current) || this.isAnnouncedOnly(current)));
+      const there = this.visible(current);
+      if (opts.failIfExists && there) throw new GatewayError('precondition_failed', `${path} already exists`);
+      if (opts.failIfMissing && !there) throw new GatewayError('not_found', `${path} not found`);
+      // Only a file one can see has content to keep (an announced one has none yet).
+      if (opts.keepExisting && !there) opts = { ...opts, keepExisting: false };
       if (!current || current.state === 'complete') {
         // Read-only here (the client hears of a missing folder before it sends); the commit checks again.
         if (!opts.createParents) await this.prepareParents(this.deps.db, path, false, Date.now());

@@ -28,8 +28,14 @@ export interface WriteOptions {
   /** Keep the partial upload across connections (tus); others are discarded on abort. */
   resumable: boolean;
   mtime?: number;
-  /** Start from the file's current content instead of empty (SFTP OPEN without TRUNC: resume, in-place writes). */
+  /** Start from the file's current content instead of empty (SFTP OPEN without TRUNC: resume, in-place writes), when there is one. */
   keepExisting?: boolean;
+  /**
+   * Checked in the same lookup as everything else (SFTP OPEN's flags): refuse when a file is there
+   * (CREAT|EXCL, precondition_failed), or when none is (no CREAT, not_found).
+   */
+  failIfExists?: boolean;
+  failIfMissing?: boolean;
 }
 
 /**

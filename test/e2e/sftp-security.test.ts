@@ -206,6 +206,30 @@ test('symlinks and readlink are refused; the per-session handle cap holds', asyn
   c.end();
 });
 
+test("OPEN's flags: EXCL refuses an existing file, no CREAT a missing or only announced one; without TRUNC the content is kept", async (t) => {
+  const c = await connect({ port, username: sender.name, password: sender.password });
+  const s = await openSftp(c);
+  const path = `/${eventId}/flags.txt`;
+  const h = await call<Buffer>((cb) => s.open(path, 'wx', cb));
+  await call((cb) => s.write(h, Buffer.from('flags'), 0, 5, 0, cb));
+  await call((cb) => s.close(h, cb));
+  const exclusive = await t.throwsAsync(call<Buffer>((cb) => s.open(path, 'wx', cb)));
+  t.regex(String(exclusive?.message), /already exists/);
+  const missing = await t.throwsAsync(call<Buffer>((cb) => s.open(`/${eventId}/nothing-here.txt`, 'r+', cb)));
+  t.is((missing as Error & { code?: number }).code, 2, 'NO_SUCH_FILE');
+  await tg.api(sender.token, 'POST', `/api/v1/events/${eventId}/files`, { files: [{ path: 'announced-only.txt', size: 3 }] });
+  const announced = await t.throwsAsync(call<Buffer>((cb) => s.open(`/${eventId}/announced-only.txt`, 'r+', cb)));
+  t.is((announced as Error & { code?: number }).code, 2, 'an announced file has no content to open yet');
+  // READ|WRITE without TRUNC writes into the existing bytes.
+  const rw = await call<Buffer>((cb) => s.open(path, 'r+', cb));
+  await call((cb) => s.write(rw, Buffer.from('XY'), 0, 2, 1, cb));
+  await call((cb) => s.close(rw, cb));
+  t.is((await call<Buffer>((cb) => s.readFile(path, cb))).toString(), 'fXYgs');
+  const folder = await t.throwsAsync(call<Buffer>((cb) => s.open(`/${eventId}`, 'w', cb)));
+  t.truthy(folder);
+  c.end();
+});
+
 test('out-of-order writes commit on CLOSE only; a dropped connection leaves no partial file behind', async (t) => {
   const c = await connect({ port, username: sender.name, password: sender.password });
   const s = await openSftp(c);

@@ -102,12 +102,11 @@ export class Operations {
       const download = await fs.openRandomRead(rel);
       return encode.handle(id, this.handles.add({ type: 'read', path, download, sentUpTo: 0 }));
     }
-    const existing = rel === '' ? null : await fs.find(rel);
-    if (existing?.kind === 'dir' || rel === '') throw new GatewayError('conflict', `${path} is a folder`);
-    if (existing && flags & OPEN_FLAGS.CREAT && flags & OPEN_FLAGS.EXCL) throw new GatewayError('precondition_failed', `${path} already exists`);
-    if (!existing && !(flags & OPEN_FLAGS.CREAT) && fs.mayWrite()) throw new GatewayError('not_found', `${path} not found`);
+    if (rel === '') throw new GatewayError('conflict', `${path} is a folder`);
+    // One lookup of the path: beginWrite refuses a folder there, and checks the flags against what it finds.
     const transfer = await fs.beginWrite(rel, {
-      length: null, sha256: null, createParents: false, resumable: false, keepExisting: Boolean(existing) && !(flags & OPEN_FLAGS.TRUNC),
+      length: null, sha256: null, createParents: false, resumable: false, keepExisting: !(flags & OPEN_FLAGS.TRUNC),
+      failIfExists: Boolean(flags & OPEN_FLAGS.CREAT && flags & OPEN_FLAGS.EXCL), failIfMissing: !(flags & OPEN_FLAGS.CREAT),
     });
     const handle: Handle = { type: 'write', path, fs, rel, transfer, append: Boolean(flags & OPEN_FLAGS.APPEND), readable: Boolean(flags & OPEN_FLAGS.READ), mtime: null, failed: false };
     try {
