@@ -1,4 +1,5 @@
 import { EventsRepo } from '../db/repos/events.js';
+import { forgetFreeBytes } from './quotaView.js';
 import { FilesRepo } from '../db/repos/files.js';
 import { RecipientsRepo } from '../db/repos/recipients.js';
 import { UsersRepo } from '../db/repos/users.js';
@@ -346,6 +347,7 @@ export class EventService {
       await this.insertManifest(tx, id, files, now);
       await tx.run('UPDATE events SET quota_bytes = quota_bytes + ? WHERE id = ?', [bytes, id]);
     });
+    forgetFreeBytes(this.deps.db, id);
     return this.get(principal, id);
   }
 

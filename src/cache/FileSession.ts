@@ -13,6 +13,7 @@ import { randomId } from '../shared/ids.js';
 import type { BlobReader, ByteRange } from './backends/StorageBackend.js';
 import type { CacheDeps } from './deps.js';
 import { hiddenFrom, isServed } from './manifest.js';
+import { forgetFreeBytes } from './quotaView.js';
 import { Transfer, type WriteOptions } from './transfers.js';
 import { FollowRead, activeUpload, followStream, waitForUploadStart } from './follow.js';
 import { NodeMetadata } from './nodeMetadata.js';
@@ -509,7 +510,9 @@ export class FileSession {
     return blobs;
   }
 
+  /** After the transaction that dropped their rows (and freed their bytes). */
   private async deleteBlobs(blobs: string[]): Promise<void> {
+    if (blobs.length) forgetFreeBytes(this.deps.db, this.event.id);
     for (const b of blobs) await this.deps.storage.removeBlob(this.event.id, b).catch(() => undefined);
   }
 

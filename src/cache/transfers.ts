@@ -11,6 +11,7 @@ import { baseName, parentOf } from '../shared/paths.js';
 import type { CacheDeps } from './deps.js';
 import type { TempWriter } from './backends/StorageBackend.js';
 import { journal, SmallCopy } from './journal.js';
+import { freeBytes, usedFreeBytes } from './quotaView.js';
 
 interface CommitOutcome {
   committed: FileRow;
@@ -260,8 +261,7 @@ export class Transfer {
   /** Room left for this upload: its declared length, or what the quota still allows. */
   private async limitFrom(position: number): Promise<number> {
     if (this.upload.length !== null) return this.upload.length - position;
-    const e = await new EventsRepo(this.deps.db).byId(this.event.id);
-    const free = e ? e.quota_bytes - e.used_bytes - e.reserved_bytes + this.credit : 0;
+    const free = (await freeBytes(this.deps.db, this.event.id)) + this.credit;
     return Math.max(0, free - position);
   }
 
@@ -491,6 +491,7 @@ export class Transfer {
     let previousBlob: string | null = null;
     let eventCompleted = false;
     let journalId: number | null = null;
+    let spent = 0;
     try {
       const committed = await this.deps.db.transaction(async (tx) => {
         const files = new FilesRepo(tx);
@@ -498,6 +499,7 @@ export class Transfer {
         previousBlob = row?.blob ?? null;
         const replaced = row?.state === 'complete' ? row.bytes : 0;
         const delta = size - replaced;
+        spent = delta - this.upload.reserved;
         const r = await tx.run(
           'UPDATE events SET used_bytes = used_bytes + ?, reserved_bytes = MAX(0, reserved_bytes - ?) WHERE id = ? AND used_bytes + ? <= quota_bytes',
           [delta, this.upload.reserved, this.event.id, delta],
@@ -524,6 +526,7 @@ export class Transfer {
         if (small) journalId = await journal(tx, { fileId: result.id, eventId: this.event.id, blob, data: small }, now);
         return result;
       });
+      usedFreeBytes(this.deps.db, this.event.id, spent);
       return { committed, previousBlob, eventCompleted, journalId };
     } catch (err) {
       await this.deps.storage.removeBlob(this.event.id, blob).catch(() => undefined);

@@ -60,6 +60,29 @@ test.serial('an upload over the quota fails and leaves no file', async (t) => {
   conn.end();
 });
 
+test.serial('space freed by a delete is usable at once (the quota pre-check forgets what it read)', async (t) => {
+  const conn = await connect({ port, username: sender.name, password: sender.password, localAddress: '127.0.0.11' });
+  const s = await openSftp(conn);
+  const part = Buffer.alloc(700 * 1024, 3);
+  const put = async (name: string) => {
+    const h = await call<Buffer>((cb) => s.open(`/${eventId}/${name}`, 'w', cb));
+    try {
+      await call((cb) => s.write(h, part, 0, part.length, 0, cb));
+    } catch (err) {
+      await call((cb) => s.close(h, cb)).catch(() => undefined);
+      throw err;
+    }
+    await call((cb) => s.close(h, cb));
+  };
+  await put('first.bin');
+  await t.throwsAsync(put('second.bin'), undefined, 'two do not fit in 1 MiB');
+  await call((cb) => s.unlink(`/${eventId}/first.bin`, cb));
+  await put('second.bin');
+  t.is((await call<{ size: number }>((cb) => s.stat(`/${eventId}/second.bin`, cb))).size, part.length);
+  await call((cb) => s.unlink(`/${eventId}/second.bin`, cb));
+  conn.end();
+});
+
 test.serial('a client that floods READs and stops reading cannot make the server buffer without bound', async (t) => {
   const up = await connect({ port, username: sender.name, password: sender.password, localAddress: '127.0.0.10' });
   const s = await openSftp(up);
