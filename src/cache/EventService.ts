@@ -1,5 +1,4 @@
 import { EventsRepo } from '../db/repos/events.js';
-import { forgetFreeBytes } from './quotaView.js';
 import { FilesRepo } from '../db/repos/files.js';
 import { RecipientsRepo } from '../db/repos/recipients.js';
 import { UsersRepo } from '../db/repos/users.js';
@@ -12,6 +11,7 @@ import { GatewayError } from '../shared/errors.js';
 import { resolveExpiry } from '../shared/duration.js';
 import { newEventId, newPassword, randomId } from '../shared/ids.js';
 import { baseName, parentOf, ancestorsOf } from '../shared/paths.js';
+import { forgetFreeBytes } from './quotaView.js';
 import type { CacheDeps } from './deps.js';
 import { FileSession } from './FileSession.js';
 import { fileView, hiddenFrom, validateManifest, type FileView, type ManifestEntry } from './manifest.js';

@@ -74,9 +74,6 @@ export function nodeOf(row: FileRow): NodeInfo {
  * protocol requests into these calls and GatewayError codes back into protocol statuses.
  */
 export class FileSession {
-  /** When `event` was read: a quota pre-check may trust its counters for a moment. */
-  private readonly eventReadAt = Date.now();
-
   constructor(
     private readonly deps: CacheDeps,
     readonly principal: Principal,
@@ -403,9 +400,7 @@ export class FileSession {
           await files.remove(row.id);
           return undefined;
         };
-        // Read for this request a moment ago, the event's counters serve the quota pre-check.
-        const fresh = Date.now() - this.eventReadAt < 1000 ? this.event : null;
-        const t = await Transfer.start(this.deps, this.event, path, current, place, opts, owner, fresh);
+        const t = await Transfer.start(this.deps, this.event, path, current, place, opts, owner);
         t.replaces = replaces;
         return t;
       }

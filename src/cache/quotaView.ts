@@ -8,8 +8,9 @@ const KEPT = 256;
 const views = new WeakMap<Database, Map<string, { at: number; free: number }>>();
 
 /**
- * An event's free bytes (quota minus used and reserved) for the ceiling of an upload of unknown
- * length, read at most once a second per event rather than once per upload: SFTP's `put *` of
+ * An event's free bytes (quota minus used and reserved) for an upload's quota pre-checks (a
+ * declared length, the ceiling of a stream), read at most once a second per event rather than
+ * once per upload: SFTP's `put *` of
  * small files read the event row for every file (39 µs each, the first read after the previous
  * commit). Only a pre-check uses it: the commit checks the quota exactly, in its transaction.
  * This process's commits update it; space freed here (a delete, a bigger quota) is forgotten at

@@ -171,11 +171,7 @@ export class Transfer {
    * `finish` makes the row (parents included, via `place`) and checks the quota exactly, so a small
    * file costs one transaction instead of two. A crash leaves only a temp, which the sweep removes.
    */
-  static async start(
-    deps: CacheDeps, event: EventRow, path: string, existing: FileRow | undefined, place: Placement, opts: WriteOptions, owner: TransferOwner,
-    /** The event's row if it was read just now, else null (read again for the quota pre-check). */
-    freshEvent: EventRow | null = null,
-  ): Promise<Transfer> {
+  static async start(deps: CacheDeps, event: EventRow, path: string, existing: FileRow | undefined, place: Placement, opts: WriteOptions, owner: TransferOwner): Promise<Transfer> {
     const now = Date.now();
     if (opts.length !== null && (!Number.isSafeInteger(opts.length) || opts.length < 0)) throw new GatewayError('bad_request', 'invalid length');
     const upload: UploadRow = {
@@ -188,8 +184,7 @@ export class Transfer {
     t.startedNew = !existing;
     // A declared length that cannot fit is refused before any byte; concurrent uploads are settled by the commit.
     if (opts.length !== null && opts.length > 0) {
-      const e = freshEvent ?? (await new EventsRepo(deps.db).byId(event.id));
-      if (!e || opts.length > e.quota_bytes - e.used_bytes - e.reserved_bytes + t.credit) {
+      if (opts.length > (await freeBytes(deps.db, event.id)) + t.credit) {
         throw new GatewayError('quota_exceeded', 'this upload does not fit in the event quota');
       }
     }
