@@ -6,6 +6,7 @@ import type { Download, FileSession, NodeInfo } from '../../cache/FileSession.js
 import { GatewayError } from '../../shared/errors.js';
 import { baseName } from '../../shared/paths.js';
 import { followStream } from '../../cache/follow.js';
+import { BufferPool } from '../../shared/bufferPool.js';
 
 /** Served files never render in our origin: attachment, nosniff and a sandbox CSP, whatever the name. */
 export function setFileHeaders(res: Response, name: string): void {
@@ -77,6 +78,8 @@ const SEND_BUDGET = 4 * 1024 * 1024;
 const SEND_MIN = 256 * 1024;
 const SEND_MAX = 1024 * 1024;
 let activeSends = 0;
+/** Sizes come in 64 KiB steps, and one download's worth at the largest (2 MiB) is what stays idle. */
+const sendBuffers = new BufferPool(SEND_BUDGET);
 
 function sendChunk(): number {
   return Math.min(SEND_MAX, Math.max(SEND_MIN, Math.floor(SEND_BUDGET / 2 / (activeSends + 1) / 65536) * 65536));
@@ -99,7 +102,8 @@ async function sendBlob(res: Response, dl: Download, start: number, length: numb
 
 async function sendBuffered(res: Response, dl: Download, start: number, length: number, size: number): Promise<number> {
   const reader = await dl.openReader();
-  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+  const bufs = [sendBuffers.take(size), sendBuffers.take(size)];
+  let drained = false;
   const closed = new Promise<never>((_, reject) => res.once('close', () => reject(new Error('client went away'))));
   closed.catch(() => undefined);
   let inFlight: Promise<void> = Promise.resolve();
@@ -114,8 +118,11 @@ async function sendBuffered(res: Response, dl: Download, start: number, length: 
       sent += n;
     }
     await Promise.race([inFlight, closed]);
+    drained = true;
   } finally {
     await reader.close().catch(() => undefined);
+    // After a failure a write may still hold a buffer, so those two are left to the collector.
+    if (drained) for (const b of bufs) sendBuffers.give(b);
   }
   res.end();
   return sent;
