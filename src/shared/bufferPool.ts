@@ -1,37 +1,53 @@
 /**
- * Big I/O buffers kept for the next download instead of freed. A buffer glibc hands out fresh for
- * each download (above its mmap threshold) made the kernel's copy into it up to three times
- * slower once the gateway had served many small requests: 1 GiB WebDAV GETs fell from about
- * 2,000 to 1,150 MB/s after 60,000 authenticated 4 KiB GETs, `_copy_to_iter` going from 19 % to
- * 51 % of samples, and stayed fast when glibc kept its memory (design notes, "Slow 1 GiB GETs").
- * Keeping our own few buffers gets that without making glibc keep everything else too.
+ * Page-aligned I/O buffers, kept for reuse. The kernel's copies between the page cache or a socket
+ * and a buffer ran at half speed when the buffer did not start on a page boundary: 1 GiB WebDAV
+ * GETs through 1 MiB buffers at 16 bytes past a page boundary (where glibc puts a buffer it maps
+ * for itself) ran at 1,085-1,155 MB/s, through the same buffers at a page boundary at
+ * 1,918-2,110 MB/s (2026-12-07; `_copy_to_iter` from 19 % to 51 % of samples). Node's allocator
+ * gives no alignment, so whether a GET was fast depended on where malloc happened to place its
+ * buffers, which changed as the gateway aged (design notes, "Slow 1 GiB GETs").
  *
- * Idle buffers are capped in bytes, so the pool never holds more than `maxIdleBytes` whatever
- * the peak; buffers are pooled by exact size (callers round sizes to a few classes).
+ * The memory of a WebAssembly.Memory starts on a page boundary, so one is made and cut into
+ * buffers of a few sizes at page-multiple offsets. Its pages are only backed once used, so unused
+ * pieces cost address space, not memory. When every piece of a size is out, `take` falls back to
+ * an ordinary buffer, which is not kept.
  */
+// The runtime global; the project's type libraries (ES2022, no DOM) do not declare it.
+declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
+
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
-  private idle = 0;
+  private readonly mine = new WeakSet<Buffer>();
 
-  constructor(private readonly maxIdleBytes: number) {}
+  /** `pieces`: how many buffers of each size (a multiple of 4 KiB) to cut. */
+  constructor(pieces: Array<{ size: number; count: number }>) {
+    const total = pieces.reduce((n, p) => n + p.size * p.count, 0);
+    const pages = Math.max(1, Math.ceil(total / 65_536));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    let offset = 0;
+    for (const { size, count } of pieces) {
+      if (size % 4096 !== 0) throw new Error(`pooled buffer size ${size} is not a multiple of 4 KiB`);
+      const list: Buffer[] = [];
+      for (let i = 0; i < count; i++, offset += size) {
+        const b = Buffer.from(memory.buffer, offset, size);
+        this.mine.add(b);
+        list.push(b);
+      }
+      this.free.set(size, list);
+    }
+  }
 
   take(size: number): Buffer {
-    const buf = this.free.get(size)?.pop();
-    if (!buf) return Buffer.allocUnsafeSlow(size);
-    this.idle -= size;
-    return buf;
+    return this.free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   }
 
-  /** Only for a buffer nothing else refers to any more (no write in flight from it). */
+  /** Only for a buffer nothing refers to any more (no write in flight from it). */
   give(buf: Buffer): void {
-    if (this.idle + buf.length > this.maxIdleBytes) return;
-    let list = this.free.get(buf.length);
-    if (!list) this.free.set(buf.length, (list = []));
-    list.push(buf);
-    this.idle += buf.length;
+    if (this.mine.has(buf)) this.free.get(buf.length)!.push(buf);
   }
 
-  get idleBytes(): number {
-    return this.idle;
+  /** Pieces of `size` not handed out. */
+  idle(size: number): number {
+    return this.free.get(size)?.length ?? 0;
   }
 }

@@ -72,37 +72,48 @@ export async function serveNode(req: Request, res: Response, session: FileSessio
 
 /**
  * Send buffers share a budget: one download gets 1 MiB buffers (a 1 GiB GET ran about 10 % faster
- * than with 512 KiB here), many get less each, down to 256 KiB, so fifty cost 25 MB, not 100 MB.
+ * than with 512 KiB here), many get less each, halving down to 256 KiB, so fifty cost 25 MB, not
+ * 100 MB. Three sizes only, so the pool (see BufferPool) keeps few kinds.
  */
 const SEND_BUDGET = 4 * 1024 * 1024;
 const SEND_MIN = 256 * 1024;
 const SEND_MAX = 1024 * 1024;
 let activeSends = 0;
-/** Sizes come in 64 KiB steps, and one download's worth at the largest (2 MiB) is what stays idle. */
-const sendBuffers = new BufferPool(SEND_BUDGET);
+/** Page-aligned buffers for two downloads at each size (8 MiB of address space, backed as used). */
+const sendBuffers = new BufferPool([
+  { size: SEND_MAX, count: 4 },
+  { size: SEND_MAX / 2, count: 4 },
+  { size: SEND_MIN, count: 8 },
+]);
 
 function sendChunk(): number {
-  return Math.min(SEND_MAX, Math.max(SEND_MIN, Math.floor(SEND_BUDGET / 2 / (activeSends + 1) / 65536) * 65536));
+  const share = SEND_BUDGET / 2 / (activeSends + 1);
+  let size = SEND_MAX;
+  while (size > SEND_MIN && size > share) size /= 2;
+  return size;
 }
 
 /**
  * Sends [start, start + length) of a blob with two recycled buffers: one is read while the other is
  * being written, and a buffer is refilled only after the socket took it. Memory per download is
  * fixed (2 × sendChunk()) and no garbage is made, whatever the file size or the number of downloads.
+ * A file smaller than one chunk gets buffers its own size, not pooled.
  */
 async function sendBlob(res: Response, dl: Download, start: number, length: number): Promise<number> {
-  const size = Math.max(1, Math.min(sendChunk(), length));
+  const chunk = sendChunk();
+  const pooled = length >= chunk;
+  const size = pooled ? chunk : Math.max(1, length);
   activeSends++;
   try {
-    return await sendBuffered(res, dl, start, length, size);
+    return await sendBuffered(res, dl, start, length, size, pooled);
   } finally {
     activeSends--;
   }
 }
 
-async function sendBuffered(res: Response, dl: Download, start: number, length: number, size: number): Promise<number> {
+async function sendBuffered(res: Response, dl: Download, start: number, length: number, size: number, pooled: boolean): Promise<number> {
   const reader = await dl.openReader();
-  const bufs = [sendBuffers.take(size), sendBuffers.take(size)];
+  const bufs = pooled ? [sendBuffers.take(size), sendBuffers.take(size)] : [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
   let drained = false;
   const closed = new Promise<never>((_, reject) => res.once('close', () => reject(new Error('client went away'))));
   closed.catch(() => undefined);
@@ -122,7 +133,7 @@ async function sendBuffered(res: Response, dl: Download, start: number, length: 
   } finally {
     await reader.close().catch(() => undefined);
     // After a failure a write may still hold a buffer, so those two are left to the collector.
-    if (drained) for (const b of bufs) sendBuffers.give(b);
+    if (drained && pooled) for (const b of bufs) sendBuffers.give(b);
   }
   res.end();
   return sent;
