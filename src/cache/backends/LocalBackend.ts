@@ -7,6 +7,7 @@ import { GatewayError } from '../../shared/errors.js';
 import { releasedBuffers } from '../../shared/youngGc.js';
 import { isEventId } from '../../shared/ids.js';
 import { InlineIo } from '../../shared/inlineIo.js';
+import { AlignedBuffers } from '../../shared/alignedBuffers.js';
 import { RawFile } from './rawFile.js';
 import { SpareTemps } from './spareTemps.js';
 import type { BlobReader, ByteRange, StorageBackend, StorageSpace, StoredItem, TempWriter } from './StorageBackend.js';
@@ -55,14 +56,10 @@ class FlushBehind {
   }
 }
 
-/** Staging slabs for writes that go to the thread pool (see PositionedWritable); a few are kept for reuse. */
+/** Staging slabs for writes that go to the thread pool (see PositionedWritable): a few page-aligned ones, reused. */
 const STAGE_BYTES = 1024 * 1024;
 const STAGES_KEPT = 8;
-const freeStages: Buffer[] = [];
-const takeStage = (): Buffer => freeStages.pop() ?? Buffer.allocUnsafeSlow(STAGE_BYTES);
-const giveStage = (b: Buffer): void => {
-  if (freeStages.length < STAGES_KEPT) freeStages.push(b);
-};
+const stages = new AlignedBuffers([{ size: STAGE_BYTES, count: STAGES_KEPT }]);
 
 /**
  * Writes a stream at a position. While writes may run on the calling thread (InlineIo), each
@@ -142,7 +139,7 @@ class PositionedWritable extends Writable {
   private async stageAll(bufs: Buffer[]): Promise<void> {
     for (const b of bufs) {
       for (let off = 0; off < b.length; ) {
-        this.stage ??= takeStage();
+        this.stage ??= stages.take(STAGE_BYTES);
         const n = b.copy(this.stage, this.staged, off);
         off += n;
         this.staged += n;
@@ -160,7 +157,7 @@ class PositionedWritable extends Writable {
     this.stage = null;
     this.staged = 0;
     this.inFlight = this.writeOut(data).finally(() => {
-      giveStage(slab);
+      stages.give(slab);
       this.inFlight = null;
     });
   }

@@ -6,7 +6,7 @@ import type { Download, FileSession, NodeInfo } from '../../cache/FileSession.js
 import { GatewayError } from '../../shared/errors.js';
 import { baseName } from '../../shared/paths.js';
 import { followStream } from '../../cache/follow.js';
-import { BufferPool } from '../../shared/bufferPool.js';
+import { AlignedBuffers } from '../../shared/alignedBuffers.js';
 
 /** Served files never render in our origin: attachment, nosniff and a sandbox CSP, whatever the name. */
 export function setFileHeaders(res: Response, name: string): void {
@@ -73,14 +73,14 @@ export async function serveNode(req: Request, res: Response, session: FileSessio
 /**
  * Send buffers share a budget: one download gets 1 MiB buffers (a 1 GiB GET ran about 10 % faster
  * than with 512 KiB here), many get less each, halving down to 256 KiB, so fifty cost 25 MB, not
- * 100 MB. Three sizes only, so the pool (see BufferPool) keeps few kinds.
+ * 100 MB. Three sizes only, so the pool (see AlignedBuffers) keeps few kinds.
  */
 const SEND_BUDGET = 4 * 1024 * 1024;
 const SEND_MIN = 256 * 1024;
 const SEND_MAX = 1024 * 1024;
 let activeSends = 0;
-/** Page-aligned buffers for two downloads at each size (8 MiB of address space, backed as used). */
-const sendBuffers = new BufferPool([
+/** Page-aligned buffers for two downloads at 1 MiB or 512 KiB, four at 256 KiB (8 MiB of address space, backed as used). */
+const sendBuffers = new AlignedBuffers([
   { size: SEND_MAX, count: 4 },
   { size: SEND_MAX / 2, count: 4 },
   { size: SEND_MIN, count: 8 },

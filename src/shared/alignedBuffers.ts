@@ -15,7 +15,7 @@
 // The runtime global; the project's type libraries (ES2022, no DOM) do not declare it.
 declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
 
-export class BufferPool {
+export class AlignedBuffers {
   private readonly free = new Map<number, Buffer[]>();
   private readonly mine = new WeakSet<Buffer>();
 

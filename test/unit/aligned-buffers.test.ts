@@ -1,10 +1,10 @@
 import test from 'ava';
-import { BufferPool } from '../../src/shared/bufferPool.js';
+import { AlignedBuffers } from '../../src/shared/alignedBuffers.js';
 
 const KiB = 1024;
 
 test('pieces are handed out once each, then ordinary buffers, and only pieces come back', (t) => {
-  const pool = new BufferPool([{ size: 256 * KiB, count: 2 }, { size: 64 * KiB, count: 1 }]);
+  const pool = new AlignedBuffers([{ size: 256 * KiB, count: 2 }, { size: 64 * KiB, count: 1 }]);
   const a = pool.take(256 * KiB);
   const b = pool.take(256 * KiB);
   t.not(a, b);
@@ -20,7 +20,7 @@ test('pieces are handed out once each, then ordinary buffers, and only pieces co
 });
 
 test('pieces sit at page-multiple offsets of one page-aligned memory, without overlapping', (t) => {
-  const pool = new BufferPool([{ size: 1024 * KiB, count: 2 }, { size: 256 * KiB, count: 3 }]);
+  const pool = new AlignedBuffers([{ size: 1024 * KiB, count: 2 }, { size: 256 * KiB, count: 3 }]);
   const pieces = [pool.take(1024 * KiB), pool.take(1024 * KiB), pool.take(256 * KiB), pool.take(256 * KiB), pool.take(256 * KiB)];
   const memory = pieces[0].buffer;
   t.true(pieces.every((p) => p.buffer === memory && p.byteOffset % 4096 === 0));
@@ -29,5 +29,5 @@ test('pieces sit at page-multiple offsets of one page-aligned memory, without ov
 });
 
 test('a size that is not a multiple of 4 KiB is refused', (t) => {
-  t.throws(() => new BufferPool([{ size: 1000, count: 1 }]), { message: /multiple of 4 KiB/ });
+  t.throws(() => new AlignedBuffers([{ size: 1000, count: 1 }]), { message: /multiple of 4 KiB/ });
 });
