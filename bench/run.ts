@@ -5,6 +5,7 @@ import { packageRoot } from '../src/shared/packageRoot.js';
 import { startGateway, type BenchGateway } from './gateway.js';
 import { Bench, formatTable } from './lib/bench.js';
 import { makeFile } from './lib/files.js';
+import { spreadServerFolders } from './lib/placement.js';
 import { runOk, run } from './lib/proc.js';
 import { startApache } from './peers/apache.js';
 import { startNginx } from './peers/nginx.js';
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
 
   try {
     log(`${args.quick ? 'quick' : 'full'} run in ${dir}`);
+    const placement = await spreadServerFolders(dir);
+    log(`file placement: ${placement}`);
     const big = await makeFile(join(dir, 'big.bin'), sizes.big);
     const peerUser = { name: 'bench', password: `peer-${Math.random().toString(36).slice(2)}` };
     const htpasswd = join(dir, 'htpasswd');
@@ -121,7 +124,7 @@ async function main(): Promise<void> {
     const curlVersion = (await run('curl', ['--version'], { timeoutMs: 5000 })).stdout.split('\n')[0];
     const machine = `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${curlVersion.split(' ').slice(0, 2).join(' ')}`;
     const versions = Object.entries(peers).map(([n, p]) => `${n}: ${p.ok ? p.version : 'skipped'}`).join(', ');
-    console.log(`\n${args.quick ? 'QUICK (reduced sizes) ' : ''}results — ${machine}\npeers — ${versions}\n`);
+    console.log(`\n${args.quick ? 'QUICK (reduced sizes) ' : ''}results — ${machine}\npeers — ${versions}\nfile placement — ${placement}\n`);
     console.log(formatTable(bench.rows));
     await writeFile(args.out, JSON.stringify(bench.rows, null, 2) + '\n');
     log(`wrote ${args.out}`);

@@ -4,7 +4,14 @@ export interface CheckpointWorkerData {
   file: string;
   /** WAL size past which the worker restarts the WAL instead of only copying it back. */
   restartBytes: number;
-  /** How long a nudge waits, so a burst of commits shares one checkpoint. */
+  /**
+   * How long a nudge waits, so the commits of that time share one checkpoint. Each checkpoint
+   * flushes the WAL and the database file (two device flushes, which this disk runs one at a time
+   * with the commits' own) and copies every page changed since the last one, the same few index
+   * pages for a stream of small uploads. At 50 ms a stream of 4 KiB SFTP uploads ran some 19
+   * checkpoints a second; at 1 s the gateway spent 13% less CPU per file and uploaded 10% more
+   * files a second (median of 6 alternating rounds of 2,000, 648 against 710 files/s).
+   */
   delayMs: number;
   /** One Int32, 1 while the worker checkpoints (its flushes then hold up any other). */
   active: SharedArrayBuffer;
@@ -42,7 +49,7 @@ export class Checkpointer {
   private readonly active = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(file: string, private readonly onFailure: (reason: string) => void, opts: { restartBytes?: number; delayMs?: number } = {}) {
-    const data: CheckpointWorkerData = { file, restartBytes: opts.restartBytes ?? 32 * 1024 * 1024, delayMs: opts.delayMs ?? 50, active: this.active.buffer as SharedArrayBuffer };
+    const data: CheckpointWorkerData = { file, restartBytes: opts.restartBytes ?? 32 * 1024 * 1024, delayMs: opts.delayMs ?? 1000, active: this.active.buffer as SharedArrayBuffer };
     this.worker = new Worker(new URL('./checkpointWorker.js', import.meta.url), {
       workerData: data,
       // It holds one connection and a timer: a small heap keeps its share of the RSS small.
