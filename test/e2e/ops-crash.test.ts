@@ -257,12 +257,16 @@ test.serial("a small PUT is durable through the database's WAL: its bytes commit
   const stopTrace = await attachStrace(serve.child.pid!, 'journal-strace.txt', ['-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,write,writev', '-e', 'inject=fsync,fdatasync:delay_exit=150000']);
   const small = randomBytes(3000);
   t.is((await put('small.bin', small)).status, 201);
+  // strace may not have printed the answer's write yet when the client has its bytes. Not the
+  // 500 ms of the test above: the batch flush, about a second after the commit, must not run yet.
+  for (let i = 0; i < 15 && !(await readFile(join(dir, 'journal-strace.txt'), 'utf8')).includes('HTTP/1.1 201'); i++) await sleep(20);
   const calls = completedCalls(await stopTrace());
   const renamed = calls.findIndex((c) => c.name.startsWith('rename') && c.args.includes(`/storage/${id}/`));
   const blob = /"([^"]+)"\)?$/.exec(calls[renamed]?.args.replace(/, \d+$/, '') ?? '')?.[1] ?? '';
   t.true(blob.startsWith(join(dataDir, 'storage', id) + '/'), 'the temp was renamed to its blob');
   const walSynced = calls.findIndex((c, k) => k > renamed && /^f(data)?sync$/.test(c.name) && c.args.includes('handoff.db-wal>'));
   const answer = calls.findIndex((c) => /^write/.test(c.name) && c.args.includes('socket:') && c.args.includes('HTTP/1.1 201'));
+  t.true(answer >= 0, 'the 201 is in the trace');
   t.true(walSynced > renamed && walSynced < answer, 'answered after the WAL flush that follows the rename');
   t.false(calls.slice(0, answer).some((c) => /^f(data)?sync$/.test(c.name) && c.args.includes(`<${blob}>`)), 'the blob itself is not flushed before the answer');
 
