@@ -25,8 +25,8 @@ const frameBytes = (db.pragma('page_size', { simple: true }) as number) + 24;
 /**
  * Frames in the WAL at the last checkpoint, which a restart sets back to the few written since.
  * Not the WAL file's size: SQLite reuses the file from its start after a restart and never
- * shrinks it, so once the file had grown past `restartBytes` (the benchmark's 300 event creations
- * took it to 34 MB) every later checkpoint was a RESTART, and each one made the writer wait and
+ * shrinks it, so once the file had grown past `restartBytes` (in the benchmark, during its first
+ * small-file row) every later checkpoint was a RESTART, and each one made the writer wait and
  * retry. 4 KiB SFTP uploads with every checkpoint a RESTART: 407-452 files/s after warm-up against
  * 448-603 with this rule (two alternating pairs of gateways, 2026-12-08).
  */
