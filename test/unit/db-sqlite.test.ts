@@ -180,6 +180,34 @@ test('WAL checkpoints run in the worker, restart a WAL that grew past the limit,
   }
 });
 
+test('a WAL file that grew past its size limit is cut back when the WAL restarts', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
+  const file = join(dir, 'db');
+  const limit = 512 * 1024;
+  try {
+    const db = await SqliteDatabase.open(file, { checkpoint: { delayMs: 5 }, walSizeLimitBytes: limit });
+    await db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)');
+    // One transaction of ~3 MB: the WAL file must hold all of it until a checkpoint.
+    await db.transaction(async (tx) => {
+      for (let i = 0; i < 1500; i++) await tx.run('INSERT INTO kv (k, v) VALUES (?, ?)', [`big${i}`, Buffer.alloc(2000, 1)]);
+    });
+    const grown = (await stat(`${file}-wal`)).size;
+    t.true(grown > 2 * 1024 * 1024, `WAL file after the burst: ${grown} bytes`);
+    // Small commits with pauses: a checkpoint copies the burst back, the next commit restarts the WAL.
+    let size = grown;
+    for (let i = 0; i < 40 && size > limit; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      await db.run('INSERT INTO kv (k, v) VALUES (?, ?)', [`small${i}`, Buffer.alloc(10)]);
+      size = (await stat(`${file}-wal`)).size;
+    }
+    t.true(size <= limit, `WAL file still ${size} bytes, limit ${limit}`);
+    t.deepEqual(await db.query('SELECT COUNT(*) AS n FROM kv WHERE k LIKE ?', ['big%']), [{ n: 1500 }]);
+    await db.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a checkpoint worker that cannot start hands checkpoints back to SQLite', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'handoff-sqlite-unit-'));
   try {
