@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 
 export interface CheckpointWorkerData {
   file: string;
-  /** WAL size past which the worker restarts the WAL instead of only copying it back. */
+  /** Bytes of frames in the WAL (not its file's size) past which the worker restarts it instead of only copying it back. */
   restartBytes: number;
   /**
    * How long a nudge waits, so a burst of commits shares one checkpoint. Each checkpoint flushes
